@@ -1,0 +1,268 @@
+"""Cost accounting as pure functions of the configuration: one row per Keras layer.
+
+"MACs" are multiply-accumulates, what the paper calls FLOPs. Paper Table 1's complexity row
+counts the stem conv and every 1x1 / 3x3 conv, and leaves out the FC layer (reported
+separately here as `fc_macs`), BN, ReLU, pooling, add, concat and shuffle. Parameters are the
+trainable ones (conv kernels, BN gamma/beta, FC weights and bias); BN moving statistics are
+counted apart as `non_trainable`.
+
+`keras_cost_table(model)` is a second, independent counter that walks a built model; the
+tests check that both agree exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import pandas as pd
+
+from .config import ShuffleNetConfig
+from .naming import layer_name, parse_layer_name
+from .plan import stem_sizes, unit_specs
+
+COLUMNS = [
+    "name", "stage", "unit", "part", "op", "groups", "input_shape", "output_shape",
+    "params", "non_trainable", "macs", "activations",
+]
+
+#: Coarse op families used by charts ("where do the MACs go?").
+OP_FAMILY = {
+    "conv3x3": "stem conv",
+    "gconv1x1": "1x1 group conv",
+    "conv1x1": "1x1 conv",
+    "dwconv3x3": "3x3 depthwise conv",
+    "fc": "fully connected",
+    "batchnorm": "batch norm",
+}
+_FREE_FAMILY = "other (no MACs)"
+
+
+@dataclasses.dataclass
+class _Row:
+    name: str
+    op: str
+    groups: int
+    input_shape: tuple
+    output_shape: tuple
+    params: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+
+
+def _layer_rows(config: ShuffleNetConfig) -> list[_Row]:
+    rows: list[_Row] = []
+    size, c_in = config.input_size, config.channels
+    s1, s2 = stem_sizes(config)
+    w = config.stem_width
+
+    def bn(name, shape):
+        c = shape[-1]
+        rows.append(_Row(name, "batchnorm", 1, shape, shape, params=2 * c, non_trainable=2 * c))
+
+    def free(name, op, in_shape, out_shape, groups=1):
+        rows.append(_Row(name, op, groups, in_shape, out_shape))
+
+    stem = lambda part: layer_name("stem", part)  # noqa: E731
+    free(stem("pad"), "pad", (size, size, c_in), (size + 2, size + 2, c_in))
+    rows.append(_Row(stem("conv"), "conv3x3", 1, (size + 2, size + 2, c_in), (s1, s1, w),
+                     params=9 * c_in * w, macs=s1 * s1 * 9 * c_in * w))
+    bn(stem("bn"), (s1, s1, w))
+    free(stem("relu"), "relu", (s1, s1, w), (s1, s1, w))
+    free(stem("pool_pad"), "pad", (s1, s1, w), (s1 + 2, s1 + 2, w))
+    free(stem("pool"), "maxpool", (s1 + 2, s1 + 2, w), (s2, s2, w))
+
+    for u in unit_specs(config):
+        def name(part, u=u):
+            return layer_name(u.stage, part, unit=u.unit)
+
+        hin, hout, cin, b = u.in_size, u.out_size, u.in_channels, u.bottleneck
+        x_in, mid_in, mid_out = (hin, hin, cin), (hin, hin, b), (hout, hout, b)
+        op1 = "gconv1x1" if u.groups1 > 1 else "conv1x1"
+        rows.append(_Row(name("gconv1"), op1, u.groups1, x_in, mid_in,
+                         params=cin * b // u.groups1, macs=hin * hin * cin * b // u.groups1))
+        bn(name("bn1"), mid_in)
+        free(name("relu1"), "relu", mid_in, mid_in)
+        if u.groups > 1:
+            free(name("shuffle"), "shuffle", mid_in, mid_in, groups=u.groups)
+        dw_in = mid_in
+        if u.stride == 2:
+            dw_in = (hin + 2, hin + 2, b)
+            free(name("dwpad"), "pad", mid_in, dw_in)
+        rows.append(_Row(name("dwconv"), "dwconv3x3", b, dw_in, mid_out,
+                         params=9 * b, macs=hout * hout * 9 * b))
+        bn(name("bn2"), mid_out)
+        out_b = (hout, hout, u.branch_out)
+        op2 = "gconv1x1" if u.groups > 1 else "conv1x1"
+        rows.append(_Row(name("gconv2"), op2, u.groups, mid_out, out_b,
+                         params=b * u.branch_out // u.groups,
+                         macs=hout * hout * b * u.branch_out // u.groups))
+        bn(name("bn3"), out_b)
+        out = (hout, hout, u.out_channels)
+        if u.stride == 2:
+            free(name("shortcut_pad"), "pad", x_in, (hin + 2, hin + 2, cin))
+            free(name("shortcut_pool"), "avgpool", (hin + 2, hin + 2, cin), (hout, hout, cin))
+            free(name("concat"), "concat", out_b, out)
+        else:
+            free(name("add"), "add", out_b, out)
+        free(name("relu"), "relu", out, out)
+
+    c_last = config.stage_widths[-1]
+    h_last = unit_specs(config)[-1].out_size
+    k = config.num_classes
+    free(layer_name("classifier", "pool"), "global_pool", (h_last, h_last, c_last), (c_last,))
+    rows.append(_Row(layer_name("classifier", "fc"), "fc", 1, (c_last,), (k,),
+                     params=c_last * k + k, macs=c_last * k))
+    return rows
+
+
+def _frame(records: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records)
+    parsed = [parse_layer_name(n) for n in df["name"]]
+    df["stage"] = [p.stage for p in parsed]
+    df["unit"] = pd.array([p.unit for p in parsed], dtype="Int64")
+    df["part"] = [p.part for p in parsed]
+    df["activations"] = [_prod(s) for s in df["output_shape"]]
+    for col in ("params", "non_trainable", "macs", "activations", "groups"):
+        df[col] = df[col].astype("int64")
+    return df[COLUMNS]
+
+
+def _prod(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+@lru_cache(maxsize=64)
+def _cost_table_cached(config: ShuffleNetConfig) -> pd.DataFrame:
+    return _frame([dataclasses.asdict(r) for r in _layer_rows(config)])
+
+
+def cost_table(config: ShuffleNetConfig) -> pd.DataFrame:
+    """One row per layer of `build_model(config)`, in model order.
+
+    Columns: name, stage, unit, part, op, groups, input_shape, output_shape (H, W, C),
+    params (trainable), non_trainable, macs, activations (output elements).
+    """
+    return _cost_table_cached(config).copy()
+
+
+def op_family(op: str) -> str:
+    return OP_FAMILY.get(op, _FREE_FAMILY)
+
+
+def unit_table(config: ShuffleNetConfig) -> pd.DataFrame:
+    """Per-unit sums (stem and classifier count as one 'unit' each)."""
+    df = cost_table(config)
+    df["unit"] = df["unit"].fillna(0)
+    out = (
+        df.groupby(["stage", "unit"], sort=False)
+        .agg(params=("params", "sum"), macs=("macs", "sum"), activations=("activations", "sum"),
+             output_shape=("output_shape", "last"), layers=("name", "count"))
+        .reset_index()
+    )
+    out["unit"] = out["unit"].astype("Int64").replace(0, pd.NA)
+    return out
+
+
+def stage_table(config: ShuffleNetConfig) -> pd.DataFrame:
+    """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1."""
+    df = cost_table(config)
+    units = df.groupby("stage", sort=False)["unit"].max().fillna(0).astype(int)
+    agg = (
+        df.groupby("stage", sort=False)
+        .agg(output_shape=("output_shape", "last"), params=("params", "sum"), macs=("macs", "sum"),
+             activations=("activations", "sum"), layers=("name", "count"))
+        .reset_index()
+    )
+    agg.insert(2, "units", [int(units[s]) for s in agg["stage"]])
+    agg["channels"] = [shape[-1] for shape in agg["output_shape"]]
+    return agg
+
+
+def totals(config: ShuffleNetConfig) -> dict[str, int]:
+    """conv_macs (paper Table 1's figure), fc_macs, macs (both), params, non_trainable,
+    activations (sum of all layer outputs), layers (Keras layers without the input)."""
+    df = cost_table(config)
+    fc = int(df.loc[df["op"] == "fc", "macs"].sum())
+    total = int(df["macs"].sum())
+    return {
+        "conv_macs": total - fc,
+        "fc_macs": fc,
+        "macs": total,
+        "params": int(df["params"].sum()),
+        "non_trainable": int(df["non_trainable"].sum()),
+        "activations": int(df["activations"].sum()),
+        "layers": int(len(df)),
+    }
+
+
+def model_bytes(config: ShuffleNetConfig, bytes_per_weight: int = 4) -> int:
+    """Size of all weights (trainable and BN statistics) at float32."""
+    t = totals(config)
+    return (t["params"] + t["non_trainable"]) * bytes_per_weight
+
+
+# --- the second counter: walk a built Keras model -----------------------------------------
+
+_KERAS_OPS = {
+    "ZeroPadding2D": "pad", "BatchNormalization": "batchnorm", "ReLU": "relu",
+    "MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool", "Concatenate": "concat",
+    "Add": "add", "GlobalAveragePooling2D": "global_pool", "Dense": "fc",
+    "ChannelShuffle": "shuffle", "DepthwiseConv2D": "dwconv3x3",
+}
+
+
+def keras_cost_table(model) -> pd.DataFrame:
+    """Counts the same columns as `cost_table` by reading a built model's layers, weights and
+    shapes (no knowledge of the configuration)."""
+    records = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        in_shape = tuple(_input_shape(layer)[1:])
+        out_shape = tuple(layer.output.shape[1:])
+        spatial = _prod(out_shape[:-1])
+        groups, macs = 1, 0
+        if kind == "Conv2D":
+            kh, kw, cin_g, cout = layer.kernel.shape
+            groups = layer.groups
+            op = f"conv{kh}x{kw}"
+            macs = spatial * kh * kw * cin_g * cout
+        elif kind == "GroupConv1x1":
+            g, cin_g, cout_g = layer.kernel.shape
+            groups = g
+            op = "gconv1x1" if g > 1 else "conv1x1"
+            macs = spatial * g * cin_g * cout_g
+        elif kind == "DepthwiseConv2D":
+            kh, kw, c, mult = layer.kernel.shape
+            groups = c
+            op = f"dwconv{kh}x{kw}"
+            macs = spatial * kh * kw * c * mult
+        elif kind == "Dense":
+            cin, cout = layer.kernel.shape
+            op, macs = "fc", cin * cout
+        elif kind in _KERAS_OPS:
+            op = _KERAS_OPS[kind]
+            if kind == "ChannelShuffle":
+                groups = layer.groups
+        else:
+            raise ValueError(f"keras_cost_table does not know layer {layer.name!r} of type {kind}")
+        records.append({
+            "name": layer.name, "op": op, "groups": groups,
+            "input_shape": in_shape, "output_shape": out_shape,
+            "params": sum(_prod(w.shape) for w in layer.trainable_weights),
+            "non_trainable": sum(_prod(w.shape) for w in layer.non_trainable_weights),
+            "macs": macs,
+        })
+    return _frame(records)
+
+
+def _input_shape(layer):
+    inp = layer.input
+    if isinstance(inp, (list, tuple)):  # add / concat: report the branch, i.e. the last input
+        inp = inp[-1]
+    return inp.shape

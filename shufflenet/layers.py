@@ -1,0 +1,146 @@
+"""The two layers ShuffleNet adds to Keras: channel shuffle and the 1x1 group convolution.
+
+Both are registered, serialisable layers (no `Lambda`), so a saved `.keras` model reloads
+with `keras.models.load_model(path, safe_mode=True)`.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+PACKAGE = "shufflenet"
+
+
+def shuffle_permutation(channels: int, groups: int) -> np.ndarray:
+    """The paper's channel shuffle (Sec. 3.1) as an index array.
+
+    Reshape the channel axis to (g, n), transpose to (n, g), flatten: output channel
+    ``k*g + j`` takes input channel ``j*n + k``. ``out = x[..., perm]``.
+    """
+    if groups < 1 or channels % groups:
+        raise ValueError(
+            f"Channel shuffle needs channels divisible by groups. Received: channels={channels}, "
+            f"groups={groups}"
+        )
+    n = channels // groups
+    return np.arange(channels).reshape(groups, n).T.reshape(-1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelShuffle(keras.layers.Layer):
+    """Channel shuffle of the paper, Sec. 3.1 (see `shuffle_permutation`). Channels last."""
+
+    def __init__(self, groups: int, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"`groups` must be a positive whole number. Received: groups={groups!r}")
+        self.groups = groups
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % self.groups:
+            raise ValueError(
+                f"ChannelShuffle({self.groups}) needs a known channel count divisible by "
+                f"{self.groups}. Received input shape: {input_shape}"
+            )
+        self.built = True
+
+    def call(self, inputs):
+        if self.groups == 1:
+            return inputs
+        shape = ops.shape(inputs)
+        channels = inputs.shape[-1]
+        n = channels // self.groups
+        x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, n))
+        x = ops.transpose(x, (0, 1, 2, 4, 3))
+        return ops.reshape(x, (-1, shape[1], shape[2], channels))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GroupConv1x1(keras.layers.Layer):
+    """1x1 group convolution (paper Sec. 3.1), no bias; channels last.
+
+    The input's C channels are split into g consecutive groups; group j's outputs see only
+    group j's inputs. The kernel has shape (g, C/g, F/g): C*F/g parameters, as the paper counts.
+
+    Computed as one batched matrix product (einsum) instead of `Conv2D(groups=g)`, whose
+    CPU kernel in TensorFlow is several times slower (see bench/group_conv.py).
+    """
+
+    def __init__(self, filters: int, groups: int = 1, kernel_initializer="he_normal",
+                 kernel_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"`groups` must be a positive whole number. Received: groups={groups!r}")
+        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1 or filters % groups:
+            raise ValueError(
+                f"`filters` must be a positive multiple of groups={groups}. Received: filters={filters!r}"
+            )
+        self.filters = filters
+        self.groups = groups
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % self.groups:
+            raise ValueError(
+                f"GroupConv1x1(groups={self.groups}) needs input channels divisible by "
+                f"{self.groups}. Received input shape: {input_shape}"
+            )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.groups, channels // self.groups, self.filters // self.groups),
+            initializer=self._fan_initializer(channels),
+            regularizer=self.kernel_regularizer,
+        )
+        self.built = True
+
+    def _fan_initializer(self, channels):
+        # Draw the kernel as an ordinary (C/g, F) matrix, so fan-in is C/g as for a native
+        # Conv2D(groups=g), then regroup it to (g, C/g, F/g).
+        g, ci, co = self.groups, channels // self.groups, self.filters // self.groups
+
+        def init(shape, dtype=None):
+            flat = self.kernel_initializer((ci, g * co), dtype=dtype)
+            return ops.transpose(ops.reshape(flat, (ci, g, co)), (1, 0, 2))
+
+        return init
+
+    def call(self, inputs):
+        if self.groups == 1:
+            return ops.matmul(inputs, self.kernel[0])
+        shape = ops.shape(inputs)
+        channels = inputs.shape[-1]
+        x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, channels // self.groups))
+        y = ops.einsum("bhwgi,gio->bhwgo", x, self.kernel)
+        return ops.reshape(y, (-1, shape[1], shape[2], self.filters))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    def dense_kernel(self) -> np.ndarray:
+        """The equivalent (1, 1, C, F) block-diagonal kernel of an ordinary convolution."""
+        k = np.asarray(self.kernel)
+        g, ci, co = k.shape
+        dense = np.zeros((g * ci, g * co), dtype=k.dtype)
+        for j in range(g):
+            dense[j * ci:(j + 1) * ci, j * co:(j + 1) * co] = k[j]
+        return dense[None, None]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "groups": self.groups,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+        }
