@@ -1,0 +1,153 @@
+"""Command line: `python -m shufflenet summary|diagram ...`.
+
+Bad arguments exit with code 2 and a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import ALLOWED_GROUPS, ShuffleNetConfig
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing (e.g. a config value out of range)."""
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of every field of ShuffleNetConfig (shared by all subcommands)."""
+    d = ShuffleNetConfig()
+    p.add_argument("--groups", type=int, default=d.groups, help=f"one of {ALLOWED_GROUPS} (default {d.groups})")
+    p.add_argument("--blocks", type=int, nargs=3, default=list(d.blocks), metavar=("S2", "S3", "S4"),
+                   help="units per stage 2, 3, 4 (default 4 8 4)")
+    p.add_argument("--reduction", type=float, default=d.reduction, help="bottleneck ratio (default 0.25)")
+    p.add_argument("--scale", type=float, default=d.scale, help="width multiplier (default 1.0)")
+    p.add_argument("--input-size", type=int, default=d.input_size, help="input side, multiple of 32 (default 224)")
+    p.add_argument("--channels", type=int, default=d.channels, help="1 or 3 (default 3)")
+    p.add_argument("--classes", type=int, default=d.num_classes, help="number of classes (default 1000)")
+
+
+def config_from_args(args: argparse.Namespace) -> ShuffleNetConfig:
+    try:
+        return ShuffleNetConfig(groups=args.groups, blocks=tuple(args.blocks), reduction=args.reduction,
+                                scale=args.scale, input_size=args.input_size, channels=args.channels,
+                                num_classes=args.classes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def summary_dict(config: ShuffleNetConfig) -> dict:
+    """The JSON contract of `summary --format json`."""
+    from .complexity import stage_table, totals
+
+    stages = [
+        {"name": r.stage, "output": [int(d) for d in r.output_shape], "units": int(r.units),
+         "macs": int(r.macs), "params": int(r.params)}
+        for r in stage_table(config).itertuples()
+    ]
+    t = totals(config)
+    return {"config": config.to_dict(), "stages": stages,
+            "totals": {"conv_macs": t["conv_macs"], "fc_macs": t["fc_macs"], "params": t["params"]}}
+
+
+def summary_text(config: ShuffleNetConfig) -> str:
+    """Paper Table 1 layout for one g, plus MACs and params per stage."""
+    from .complexity import stage_table, totals
+
+    rows = [("Layer", "Output size", "KSize", "Stride", "Repeat", "Channels", "MACs", "Params")]
+    st = stage_table(config).set_index("stage")
+    s = config.input_size
+    rows.append(("Image", f"{s}x{s}", "", "", "", str(config.channels), "", ""))
+    stem = st.loc["stem"]
+    rows.append(("Conv1+MaxPool", f"{s // 2}x{s // 2} -> {s // 4}x{s // 4}", "3x3", "2", "1",
+                 str(stem.channels), f"{stem.macs:,}", f"{stem.params:,}"))
+    for i in (2, 3, 4):
+        r = st.loc[f"stage{i}"]
+        h = r.output_shape[0]
+        rows.append((f"Stage{i}", f"{h}x{h}", "", "2 / 1", f"1 / {r.units - 1}", str(r.channels),
+                     f"{r.macs:,}", f"{r.params:,}"))
+    c = st.loc["classifier"]
+    rows.append(("GlobalPool+FC", "1x1", f"{st.loc['stage4'].output_shape[0]}", "", "", str(config.num_classes),
+                 f"{c.macs:,}", f"{c.params:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"{config.label}, blocks {config.blocks}, reduction {config.reduction:g}"]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(v.rjust(w) if j >= 5 else v.ljust(w) for j, (v, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    t = totals(config)
+    lines += [
+        "",
+        f"Complexity (paper Table 1: conv MACs, FC excluded): {t['conv_macs']:,} = {t['conv_macs'] / 1e6:.0f} M",
+        f"FC MACs: {t['fc_macs']:,}   All MACs: {t['macs']:,}   Trainable params: {t['params']:,}",
+    ]
+    return "\n".join(lines)
+
+
+def _cmd_summary(args) -> int:
+    config = config_from_args(args)
+    if args.format == "json":
+        print(json.dumps(summary_dict(config)))
+    else:
+        print(summary_text(config))
+    return 0
+
+
+def _cmd_diagram(args) -> int:
+    from . import diagrams
+
+    config = config_from_args(args)
+    try:
+        if args.view == "macro":
+            graph = diagrams.macro_diagram(config)
+        elif args.view == "micro":
+            graph = diagrams.micro_diagram(config, stage=args.stage or 3, stride=args.stride)
+        else:
+            graph = diagrams.full_diagram(config, stage=args.stage)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "svg":
+        try:
+            print(diagrams.to_svg(graph))
+        except diagrams.DiagramRenderError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        print(graph.source)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m shufflenet", description="ShuffleNet v1 explorer tools")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("summary", help="per-stage MACs and params (paper Table 1)")
+    add_config_arguments(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("diagram", help="architecture diagram as DOT or SVG")
+    add_config_arguments(p)
+    p.add_argument("--view", choices=("macro", "micro", "full"), default="macro")
+    p.add_argument("--stage", type=int, choices=(2, 3, 4), default=None, help="stage of micro/full views")
+    p.add_argument("--stride", type=int, choices=(1, 2), default=1, help="unit of the micro view")
+    p.add_argument("--format", choices=("dot", "svg"), default="dot")
+    p.set_defaults(func=_cmd_diagram)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
