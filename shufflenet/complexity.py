@@ -112,7 +112,7 @@ def _layer_rows(config: ShuffleNetConfig) -> list[_Row]:
     k = config.num_classes
     free(layer_name("classifier", "pool"), "global_pool", (h_last, h_last, c_last), (c_last,))
     rows.append(_Row(layer_name("classifier", "fc"), "fc", 1, (c_last,), (k,),
-                     params=c_last * k + k, macs=c_last * k))
+                     params=c_last * k + (k if config.fc_bias else 0), macs=c_last * k))
     return rows
 
 

@@ -21,6 +21,10 @@ STAGE2_BASE_WIDTH = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
 STEM_BASE_WIDTH = 24
 
 STAGES = (2, 3, 4)
+
+#: How the channel shuffle reshapes the channel axis. "paper": (g, n) -> transpose (Sec. 3.1);
+#: "transposed": (n, g) -> transpose, the inverse permutation, as megvii's released code does.
+SHUFFLE_LAYOUTS = ("paper", "transposed")
 DEFAULT_BLOCKS = (4, 8, 4)
 
 
@@ -67,6 +71,10 @@ class ShuffleNetConfig:
         input_size: square input side, a multiple of 32 from 32 to 512.
         channels: input channels, 1 (grayscale) or 3 (RGB).
         num_classes: classifier outputs, 2..100000.
+        stem_channels: explicit stem width instead of the width rule (a multiple of g, 4..512);
+            some published checkpoints (megvii's 1.5x) use a stem the rule does not give.
+        fc_bias: whether the classifier's FC layer has a bias (megvii's has none).
+        shuffle_layout: "paper" or "transposed" (see `SHUFFLE_LAYOUTS`).
     """
 
     groups: int = 3
@@ -76,6 +84,9 @@ class ShuffleNetConfig:
     input_size: int = 224
     channels: int = 3
     num_classes: int = 1000
+    stem_channels: int | None = None
+    fc_bias: bool = True
+    shuffle_layout: str = "paper"
 
     def __post_init__(self) -> None:
         groups = self.groups
@@ -112,6 +123,20 @@ class ShuffleNetConfig:
         set_(self, "input_size", size)
         set_(self, "channels", channels)
         set_(self, "num_classes", _as_int("num_classes", self.num_classes, 2, 100_000))
+        if self.stem_channels is not None:
+            stem = _as_int("stem_channels", self.stem_channels, 4, 512)
+            if stem % self.groups:
+                raise ValueError(
+                    f"`stem_channels` must be a multiple of groups={self.groups}. Received: stem_channels={stem}"
+                )
+            set_(self, "stem_channels", stem)
+        if not isinstance(self.fc_bias, bool):
+            raise ValueError(f"`fc_bias` must be true or false. Received: fc_bias={_describe(self.fc_bias)}")
+        if self.shuffle_layout not in SHUFFLE_LAYOUTS:
+            raise ValueError(
+                f"`shuffle_layout` must be one of {', '.join(SHUFFLE_LAYOUTS)}. "
+                f"Received: shuffle_layout={_describe(self.shuffle_layout)}"
+            )
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -138,7 +163,10 @@ class ShuffleNetConfig:
     # --- the paper's width rules --------------------------------------------------------
     @property
     def stem_width(self) -> int:
-        """Stem ("Conv1") output channels: 24 at 1x; ceil(24 s / g) g otherwise (REFERENCE.md)."""
+        """Stem ("Conv1") output channels: 24 at 1x; ceil(24 s / g) g otherwise (REFERENCE.md),
+        unless `stem_channels` sets it explicitly."""
+        if self.stem_channels is not None:
+            return self.stem_channels
         return math.ceil(round(STEM_BASE_WIDTH * self.scale / self.groups, 9)) * self.groups
 
     @property

@@ -13,18 +13,23 @@ from keras import ops
 PACKAGE = "shufflenet"
 
 
-def shuffle_permutation(channels: int, groups: int) -> np.ndarray:
-    """The paper's channel shuffle (Sec. 3.1) as an index array.
+def shuffle_permutation(channels: int, groups: int, layout: str = "paper") -> np.ndarray:
+    """The paper's channel shuffle (Sec. 3.1) as an index array, ``out = x[..., perm]``.
 
-    Reshape the channel axis to (g, n), transpose to (n, g), flatten: output channel
-    ``k*g + j`` takes input channel ``j*n + k``. ``out = x[..., perm]``.
+    "paper": reshape the channel axis to (g, n), transpose to (n, g), flatten: output channel
+    ``k*g + j`` takes input channel ``j*n + k``. "transposed": reshape to (n, g) instead, the
+    inverse permutation (megvii's released code).
     """
+    if layout not in ("paper", "transposed"):
+        raise ValueError(f"`layout` must be 'paper' or 'transposed'. Received: layout={layout!r}")
     if groups < 1 or channels % groups:
         raise ValueError(
             f"Channel shuffle needs channels divisible by groups. Received: channels={channels}, "
             f"groups={groups}"
         )
     n = channels // groups
+    if layout == "transposed":
+        return np.arange(channels).reshape(n, groups).T.reshape(-1)
     return np.arange(channels).reshape(groups, n).T.reshape(-1)
 
 
@@ -32,11 +37,14 @@ def shuffle_permutation(channels: int, groups: int) -> np.ndarray:
 class ChannelShuffle(keras.layers.Layer):
     """Channel shuffle of the paper, Sec. 3.1 (see `shuffle_permutation`). Channels last."""
 
-    def __init__(self, groups: int, **kwargs):
+    def __init__(self, groups: int, layout: str = "paper", **kwargs):
         super().__init__(**kwargs)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             raise ValueError(f"`groups` must be a positive whole number. Received: groups={groups!r}")
+        if layout not in ("paper", "transposed"):
+            raise ValueError(f"`layout` must be 'paper' or 'transposed'. Received: layout={layout!r}")
         self.groups = groups
+        self.layout = layout
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -53,7 +61,8 @@ class ChannelShuffle(keras.layers.Layer):
         shape = ops.shape(inputs)
         channels = inputs.shape[-1]
         n = channels // self.groups
-        x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, n))
+        split = (self.groups, n) if self.layout == "paper" else (n, self.groups)
+        x = ops.reshape(inputs, (-1, shape[1], shape[2], *split))
         x = ops.transpose(x, (0, 1, 2, 4, 3))
         return ops.reshape(x, (-1, shape[1], shape[2], channels))
 
@@ -61,7 +70,7 @@ class ChannelShuffle(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "groups": self.groups}
+        return {**super().get_config(), "groups": self.groups, "layout": self.layout}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -34,7 +34,7 @@ def stem(x, config: ShuffleNetConfig):
     return layers.MaxPooling2D(3, strides=2, name=layer_name("stem", "pool"))(x)
 
 
-def shufflenet_unit(x, spec: UnitSpec):
+def shufflenet_unit(x, spec: UnitSpec, shuffle_layout: str = "paper"):
     """One ShuffleNet unit (paper Fig. 2b stride 1, Fig. 2c stride 2)."""
 
     def name(part: str) -> str:
@@ -45,7 +45,7 @@ def shufflenet_unit(x, spec: UnitSpec):
     y = _bn(name("bn1"))(y)
     y = layers.ReLU(name=name("relu1"))(y)
     if spec.groups > 1:
-        y = ChannelShuffle(spec.groups, name=name("shuffle"))(y)
+        y = ChannelShuffle(spec.groups, layout=shuffle_layout, name=name("shuffle"))(y)
     if spec.stride == 2:
         y = layers.ZeroPadding2D(1, name=name("dwpad"))(y)
         y = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=name("dwconv"))(y)
@@ -66,7 +66,8 @@ def shufflenet_unit(x, spec: UnitSpec):
 def classifier(x, config: ShuffleNetConfig):
     """Global average pool + fully connected layer with softmax (paper Table 1)."""
     x = layers.GlobalAveragePooling2D(name=layer_name("classifier", "pool"))(x)
-    return layers.Dense(config.num_classes, activation="softmax", name=layer_name("classifier", "fc"))(x)
+    return layers.Dense(config.num_classes, activation="softmax", use_bias=config.fc_bias,
+                        name=layer_name("classifier", "fc"))(x)
 
 
 def build_model(config: ShuffleNetConfig | None = None, name: str | None = None) -> keras.Model:
@@ -77,7 +78,7 @@ def build_model(config: ShuffleNetConfig | None = None, name: str | None = None)
     inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
     x = stem(inputs, config)
     for spec in unit_specs(config):
-        x = shufflenet_unit(x, spec)
+        x = shufflenet_unit(x, spec, shuffle_layout=config.shuffle_layout)
     outputs = classifier(x, config)
     default = f"shufflenet_{config.scale:g}x_g{config.groups}".replace(".", "_")
     return keras.Model(inputs, outputs, name=name or default)

@@ -84,3 +84,11 @@ def test_config_counter_agrees_with_keras_walk(config):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert totals(config)["params"] == trainable
     assert totals(config)["params"] + totals(config)["non_trainable"] == model.count_params()
+
+
+def test_fc_without_bias_and_explicit_stem_are_counted():
+    c = ShuffleNetConfig(groups=8, scale=1.5, stem_channels=24, fc_bias=False, input_size=64, num_classes=10)
+    model = build_model(c)
+    pd.testing.assert_frame_equal(cost_table(c).set_index("name").sort_index(),
+                                  keras_cost_table(model).set_index("name").sort_index())
+    assert totals(c)["params"] == totals(c.replace(fc_bias=True))["params"] - 10

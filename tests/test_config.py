@@ -106,3 +106,15 @@ def test_stage2_first_pointwise_is_not_grouped():
     assert c.first_pointwise_groups(2, 1) == 1
     assert c.first_pointwise_groups(2, 2) == 8
     assert c.first_pointwise_groups(3, 1) == 8
+
+
+def test_checkpoint_compatibility_fields():
+    c = ShuffleNetConfig(groups=3, scale=1.5, stem_channels=24, fc_bias=False, shuffle_layout="transposed")
+    assert c.stem_width == 24 and c.stage_widths == (360, 720, 1440)
+    assert ShuffleNetConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="multiple of groups=8"):
+        ShuffleNetConfig(groups=8, stem_channels=12)
+    with pytest.raises(ValueError, match="fc_bias"):
+        ShuffleNetConfig(fc_bias="no")
+    with pytest.raises(ValueError, match="paper, transposed"):
+        ShuffleNetConfig(shuffle_layout="megvii")

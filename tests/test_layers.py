@@ -85,3 +85,11 @@ def test_layers_serialise():
         assert clone.get_config() == layer.get_config()
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
         assert type(restored) is type(layer)
+
+
+@pytest.mark.parametrize("c,g", [(60, 3), (16, 8), (24, 4)])
+def test_transposed_layout_is_the_inverse_permutation(c, g):
+    paper, transposed = shuffle_permutation(c, g), shuffle_permutation(c, g, layout="transposed")
+    np.testing.assert_array_equal(paper[transposed], np.arange(c))
+    x = np.random.default_rng(4).normal(size=(1, 2, 2, c)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(ChannelShuffle(g, layout="transposed")(x)), x[..., transposed])
