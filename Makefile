@@ -3,13 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := graphviz chromium dataset-fashion-mnist
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
 .PHONY: run test lint bench setup system clean
 
-run: setup
+run: system $(VENV)/.installed
 	$(VENV)/bin/streamlit run explorer/app.py
 
 test: setup
@@ -22,7 +21,7 @@ bench: setup
 lint: setup
 	$(PY) -m ruff check shufflenet explorer tests bench
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed-dev
 
 # System packages: the `dot` binary (SVG export), Chromium (browser tests), Fashion-MNIST.
 system:
@@ -43,6 +42,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 clean:
