@@ -82,10 +82,14 @@ class GroupConv1x1(keras.layers.Layer):
 
     Computed as one batched matrix product (einsum) instead of `Conv2D(groups=g)`, whose
     CPU kernel in TensorFlow is several times slower (see bench/group_conv.py).
+
+    For inference graphs (`shufflenet.optimize`): `use_bias` adds a bias (a folded BN), and
+    `shuffle_output=True` writes the result directly in the paper's shuffled channel order,
+    so a following `ChannelShuffle` costs nothing: the einsum emits (n, g) instead of (g, n).
     """
 
     def __init__(self, filters: int, groups: int = 1, kernel_initializer="he_normal",
-                 kernel_regularizer=None, **kwargs):
+                 kernel_regularizer=None, use_bias: bool = False, shuffle_output: bool = False, **kwargs):
         super().__init__(**kwargs)
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             raise ValueError(f"`groups` must be a positive whole number. Received: groups={groups!r}")
@@ -97,6 +101,8 @@ class GroupConv1x1(keras.layers.Layer):
         self.groups = groups
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.use_bias = bool(use_bias)
+        self.shuffle_output = bool(shuffle_output)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -111,6 +117,7 @@ class GroupConv1x1(keras.layers.Layer):
             initializer=self._fan_initializer(channels),
             regularizer=self.kernel_regularizer,
         )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
         self.built = True
 
     def _fan_initializer(self, channels):
@@ -126,12 +133,17 @@ class GroupConv1x1(keras.layers.Layer):
 
     def call(self, inputs):
         if self.groups == 1:
-            return ops.matmul(inputs, self.kernel[0])
-        shape = ops.shape(inputs)
-        channels = inputs.shape[-1]
-        x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, channels // self.groups))
-        y = ops.einsum("bhwgi,gio->bhwgo", x, self.kernel)
-        return ops.reshape(y, (-1, shape[1], shape[2], self.filters))
+            y = ops.matmul(inputs, self.kernel[0])
+        else:
+            shape = ops.shape(inputs)
+            channels = inputs.shape[-1]
+            x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, channels // self.groups))
+            out = "bhwog" if self.shuffle_output else "bhwgo"
+            y = ops.einsum(f"bhwgi,gio->{out}", x, self.kernel)
+            y = ops.reshape(y, (-1, shape[1], shape[2], self.filters))
+        if self.bias is not None:
+            y = y + self.bias
+        return y
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
@@ -152,4 +164,6 @@ class GroupConv1x1(keras.layers.Layer):
             "groups": self.groups,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "use_bias": self.use_bias,
+            "shuffle_output": self.shuffle_output,
         }
