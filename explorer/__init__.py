@@ -1,0 +1,1 @@
+"""ShuffleNet Explorer: the Streamlit UI over the `shufflenet` library (UI only)."""

@@ -1,0 +1,216 @@
+"""Cached wrappers around the library, so a rerun recomputes only what its inputs changed.
+
+- Models and predictors: `st.cache_resource`, bounded, keyed by the frozen configuration;
+  they are shared between sessions and never changed after they are returned.
+- Tables, DOT sources, SVGs and figures: `st.cache_data` (each caller gets a copy).
+
+`BUILDS` counts real model builds and predictor compilations (what the tests check).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from shufflenet import analysis, diagrams, inference
+from shufflenet.config import ShuffleNetConfig
+
+from . import figures
+
+BUILDS: Counter = Counter()
+
+_SWEEP_KEY_GROUPS = 3
+
+
+# --- models ---------------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=4, show_spinner="Building the Keras model...")
+def model(config: ShuffleNetConfig):
+    """The real Keras model of `config` (read-only: never train or change it)."""
+    from shufflenet import build_model
+
+    BUILDS["model"] += 1
+    return build_model(config)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Compiling the model for inference...")
+def predictor(config: ShuffleNetConfig) -> inference.Predictor:
+    BUILDS["predictor"] += 1
+    return inference.Predictor(model(config))
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=64)
+def key_figures(config: ShuffleNetConfig) -> dict:
+    return analysis.key_figures(config)
+
+
+@st.cache_data(max_entries=64)
+def table1_layout(config: ShuffleNetConfig) -> pd.DataFrame:
+    return analysis.table1_layout(config)
+
+
+def table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
+    return _table1_by_groups(config)
+
+
+@st.cache_data(max_entries=64)
+def _table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
+    return analysis.table1_by_groups(config)
+
+
+def sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
+    """The sweep over g does not depend on the current g: changing g reuses it."""
+    return _sweep_groups(analysis.with_groups(config, _SWEEP_KEY_GROUPS))
+
+
+@st.cache_data(max_entries=64)
+def _sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
+    return analysis.sweep_groups(config)
+
+
+@st.cache_data(max_entries=64)
+def stage_summary(config: ShuffleNetConfig, measure: str, include_fc: bool) -> pd.DataFrame:
+    return analysis.stage_summary(config, measure=measure, include_fc=include_fc)
+
+
+@st.cache_data(max_entries=64)
+def costs_by(config: ShuffleNetConfig, by: str, measure: str, include_fc: bool) -> pd.DataFrame:
+    return analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc)
+
+
+@st.cache_data(max_entries=64)
+def layer_costs(config: ShuffleNetConfig, measure: str, include_fc: bool,
+                stages: tuple[str, ...], ops: tuple[str, ...]) -> pd.DataFrame:
+    return analysis.layer_costs(config, measure=measure, include_fc=include_fc, stages=stages, ops=ops)
+
+
+@st.cache_data(max_entries=64)
+def layer_ops(config: ShuffleNetConfig) -> list[str]:
+    return analysis.layer_ops(config)
+
+
+@st.cache_data(max_entries=64)
+def compare_stages(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
+    return analysis.compare_stages(a, b)
+
+
+@st.cache_data(max_entries=64)
+def compare_totals(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
+    return analysis.compare_totals(a, b)
+
+
+@st.cache_data(max_entries=64)
+def shuffle_edges(channels: int, groups: int) -> pd.DataFrame:
+    return analysis.shuffle_edges(channels, groups)
+
+
+@st.cache_data(max_entries=64)
+def flow_table(channels: int, groups: int) -> pd.DataFrame:
+    return analysis.flow_table(channels, groups)
+
+
+@st.cache_data(max_entries=64)
+def mixing_matrices(channels: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """(without shuffle, with shuffle) group-to-group channel counts."""
+    return (analysis.information_flow(channels, groups, shuffle=False).groups,
+            analysis.information_flow(channels, groups, shuffle=True).groups)
+
+
+# --- diagrams -------------------------------------------------------------------------------
+
+def _diagram(config: ShuffleNetConfig, kind: str, stage, stride: int):
+    if kind == "macro":
+        return diagrams.macro_diagram(config)
+    if kind == "micro":
+        return diagrams.micro_diagram(config, stage=stage, stride=stride)
+    if kind == "full":
+        return diagrams.full_diagram(config, stage=stage)
+    raise ValueError(f"Unknown diagram kind {kind!r}: use 'macro', 'micro' or 'full'.")
+
+
+@st.cache_data(max_entries=128)
+def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1) -> str:
+    """DOT source of a diagram (see shufflenet.diagrams)."""
+    return _diagram(config, kind, stage, stride).source
+
+
+def diagram_svg(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1) -> str:
+    """The same diagram rendered by Graphviz's `dot` (DiagramRenderError without it).
+
+    Not cached: it runs only when someone clicks a deferred download, outside a script run."""
+    return diagrams.to_svg(_diagram(config, kind, stage, stride))
+
+
+def dot_available() -> bool:
+    return diagrams.dot_available()
+
+
+# --- figures --------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=64)
+def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, include_fc: bool):
+    return figures.bar(analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc),
+                       x=by, y=value, title=f"{value} by {'op type' if by == 'family' else by}")
+
+
+@st.cache_data(max_entries=64)
+def shuffle_figure(channels: int, groups: int):
+    return figures.shuffle_wiring(analysis.shuffle_edges(channels, groups), groups)
+
+
+@st.cache_data(max_entries=64)
+def flow_figure(channels: int, groups: int):
+    return figures.information_flow(
+        analysis.information_flow(channels, groups, shuffle=False).by_input_group(),
+        analysis.information_flow(channels, groups, shuffle=True).by_input_group(),
+        groups,
+    )
+
+
+def sweep_figures(config: ShuffleNetConfig) -> dict:
+    return _sweep_figures(analysis.with_groups(config, _SWEEP_KEY_GROUPS), config.groups)
+
+
+@st.cache_data(max_entries=64)
+def _sweep_figures(config: ShuffleNetConfig, current: int) -> dict:
+    return figures.sweep(analysis.sweep_groups(config), current)
+
+
+@st.cache_data(max_entries=64)
+def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
+    return figures.compare_stages(analysis.compare_stages(a, b))
+
+
+# --- pictures -------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=16)
+def sample_image(name: str):
+    return inference.sample_image(name)
+
+
+@st.cache_data(max_entries=16)
+def thumbnail(name: str, size: int = 160) -> np.ndarray:
+    image = inference.sample_image(name)
+    image.thumbnail((size, size))
+    return np.asarray(image)
+
+
+@st.cache_data(max_entries=16)
+def decode_upload(data: bytes, name: str):
+    """The uploaded picture (ImageDecodeError for a bad file; errors are not cached)."""
+    return inference.decode_image(data, name=name)
+
+
+@st.cache_data(max_entries=32)
+def sample_batch(name: str, config: ShuffleNetConfig) -> np.ndarray:
+    return inference.preprocess(inference.sample_image(name), config)
+
+
+@st.cache_data(max_entries=32)
+def upload_batch(data: bytes, name: str, config: ShuffleNetConfig) -> np.ndarray:
+    return inference.preprocess(inference.decode_image(data, name=name), config)

@@ -1,0 +1,147 @@
+"""Plotly figures drawn from the library's tables. Presentation only: every number plotted
+comes from a DataFrame or matrix computed in `shufflenet.analysis`."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+#: One colour per group (up to g = 8), colour-blind friendly (Okabe-Ito, reordered).
+GROUP_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+A_COLOR, B_COLOR = "#0072B2", "#E69F00"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    return fig
+
+
+def bar(df: pd.DataFrame, x: str, y: str, title: str) -> go.Figure:
+    """One bar per row; the hover shows the value with thousands separators and the share."""
+    share = df[f"{y} %"] if f"{y} %" in df else None
+    fig = go.Figure(go.Bar(
+        x=df[x].astype(str), y=df[y], marker_color=A_COLOR,
+        customdata=share, name=y,
+        hovertemplate="%{x}: %{y:,}" + (" (%{customdata:.1f} %)" if share is not None else "") + "<extra></extra>",
+    ))
+    fig.update_yaxes(tickformat="~s", title=y)
+    return _layout(fig, title)
+
+
+def shuffle_wiring(edges: pd.DataFrame, groups: int) -> go.Figure:
+    """The shuffle as wires: input channels on the left (coloured by the group of the conv that
+    produced them), output channels on the right (labelled by the group of the next conv)."""
+    fig = go.Figure()
+    for group, part in edges.groupby("input_group", sort=True):
+        xs, ys = [], []
+        for src, dst in zip(part["input"], part["output"]):
+            xs += [0, 1, None]
+            ys += [src, dst, None]
+        color = GROUP_COLORS[int(group) % len(GROUP_COLORS)]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=2),
+                                 name=f"from group {group}", hoverinfo="skip", legendgroup=str(group)))
+    by_input = edges.sort_values("input")
+    fig.add_trace(go.Scatter(
+        x=[0] * len(by_input), y=by_input["input"], mode="markers+text", showlegend=False,
+        marker=dict(size=10, color=[GROUP_COLORS[int(g) % len(GROUP_COLORS)] for g in by_input["input_group"]]),
+        text=by_input["input"].astype(str), textposition="middle left",
+        customdata=by_input[["input_group", "output"]],
+        hovertemplate="input channel %{y} (group %{customdata[0]}) → output %{customdata[1]}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=[1] * len(edges), y=edges["output"], mode="markers+text", showlegend=False,
+        marker=dict(size=10, color=[GROUP_COLORS[int(g) % len(GROUP_COLORS)] for g in edges["input_group"]],
+                    line=dict(color="#333333", width=1)),
+        text=[f"{o}  (next group {g})" for o, g in zip(edges["output"], edges["output_group"])],
+        textposition="middle right", customdata=edges[["input", "output_group"]],
+        hovertemplate="output channel %{y} ← input %{customdata[0]}; read by group %{customdata[1]} "
+                      "of the next conv<extra></extra>",
+    ))
+    channels = len(edges)
+    fig.update_xaxes(range=[-0.35, 1.6], tickvals=[0, 1], ticktext=["before shuffle", "after shuffle"],
+                     showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    height = max(320, min(1400, 22 * channels + 120))
+    return _layout(fig, f"Channel shuffle of {channels} channels in g = {groups} groups", height=height)
+
+
+def _group_colorscale(groups: int) -> list:
+    colors = ["#ffffff", *(GROUP_COLORS[i % len(GROUP_COLORS)] for i in range(groups))]
+    steps = len(colors)
+    scale = []
+    for i, c in enumerate(colors):
+        scale += [[i / steps, c], [(i + 1) / steps, c]]
+    return scale
+
+
+def information_flow(without, with_shuffle, groups: int) -> go.Figure:
+    """Paper Fig. 1 as two connectivity matrices of two stacked group convs: a cell is coloured
+    by the input channel's group when that input reaches that output, white when it cannot."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=("without shuffle (Fig. 1a)", "with shuffle (Fig. 1b, c)"))
+    scale = _group_colorscale(groups)
+    for col, matrix in ((1, without), (2, with_shuffle)):
+        fig.add_trace(go.Heatmap(
+            z=matrix, colorscale=scale, zmin=-0.5, zmax=groups + 0.5, showscale=False, xgap=1, ygap=1,
+            hovertemplate="output %{y} ← input %{x}: %{z}<extra>0 = no path, k = from group k-1</extra>",
+        ), row=1, col=col)
+        fig.update_xaxes(title="input channel of the first group conv", row=1, col=col)
+        fig.update_yaxes(title="output channel of the second group conv" if col == 1 else None,
+                         autorange="reversed", scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+    return _layout(fig, "Which inputs can each output see? (two stacked 1×1 group convs)", height=480)
+
+
+def sweep(df: pd.DataFrame, current: int) -> dict[str, go.Figure]:
+    """Figures of the sweep over g: MACs, params, memory and widths; the current g is solid."""
+    x = [f"g = {g}" for g in df["groups"]]
+    opacity = [1.0 if g == current else 0.45 for g in df["groups"]]
+
+    def bars(columns: dict[str, str], title: str, barmode: str = "group") -> go.Figure:
+        fig = go.Figure()
+        for col, label in columns.items():
+            fig.add_trace(go.Bar(x=x, y=df[col], name=label, marker_opacity=opacity,
+                                 hovertemplate="%{x}: %{y:,}<extra>" + label + "</extra>"))
+        fig.update_layout(barmode=barmode)
+        fig.update_yaxes(tickformat="~s")
+        return _layout(fig, title)
+
+    widths = go.Figure()
+    for col in ("stem", "stage2", "stage3", "stage4"):
+        widths.add_trace(go.Scatter(x=x, y=df[col], mode="lines+markers", name=col,
+                                    hovertemplate="%{x}: %{y} channels<extra>" + col + "</extra>"))
+    widths.update_yaxes(title="output channels")
+    return {
+        "macs": bars({"conv_macs": "MACs without FC (Table 1)", "fc_macs": "FC MACs"}, "MACs per g", "stack"),
+        "params": bars({"params": "parameters"}, "Parameters per g"),
+        "memory": bars({"activation_bytes": "activations (float32, batch 1)", "model_bytes": "weights (float32)"},
+                       "Memory per g (bytes)"),
+        "widths": _layout(widths, "Channel widths per g"),
+    }
+
+
+def compare_stages(df: pd.DataFrame) -> go.Figure:
+    """MACs per stage of A and B side by side (the total row left out)."""
+    stages = df[df["stage"] != "total"]
+    fig = go.Figure([
+        go.Bar(x=stages["stage"], y=stages["MACs A"], name="A (current)", marker_color=A_COLOR,
+               hovertemplate="%{x}: %{y:,}<extra>A</extra>"),
+        go.Bar(x=stages["stage"], y=stages["MACs B"], name="B", marker_color=B_COLOR,
+               hovertemplate="%{x}: %{y:,}<extra>B</extra>"),
+    ])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(tickformat="~s", title="MACs")
+    return _layout(fig, "MACs per stage, A vs B")
+
+
+def top_k(df: pd.DataFrame, title: str) -> go.Figure:
+    """Horizontal bars of the top-k probabilities, best on top."""
+    fig = go.Figure(go.Bar(
+        x=df["probability"], y=df["label"], orientation="h", marker_color=A_COLOR,
+        text=[f"{p:.2%}" for p in df["probability"]], textposition="auto",
+        hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title="probability", tickformat=".2%")
+    return _layout(fig, title, height=320)

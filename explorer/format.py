@@ -1,0 +1,41 @@
+"""How numbers read on the page (formatting only; the numbers come from the library)."""
+
+from __future__ import annotations
+
+
+def count(n) -> str:
+    """1865728 -> '1,865,728'."""
+    return f"{int(n):,}"
+
+
+def millions(n) -> str:
+    """136500672 -> '136.5 M'."""
+    return f"{n / 1e6:,.1f} M"
+
+
+def nbytes(n) -> str:
+    """Decimal units: 7560832 -> '7.56 MB'."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{int(n)} B"
+
+
+def milliseconds(ms: float) -> str:
+    return f"{ms:,.1f} ms"
+
+
+def shape(s) -> str:
+    """(28, 28, 240) -> '28×28×240'."""
+    return "×".join(str(int(d)) for d in s)
+
+
+def number_columns(df, *, skip=()) -> dict:
+    """Column settings that show every whole-number column of `df` with thousands separators."""
+    import streamlit as st
+
+    return {
+        col: st.column_config.NumberColumn(format="localized")
+        for col in df.columns
+        if col not in skip and str(df[col].dtype).lower().startswith(("int", "uint"))
+    }
