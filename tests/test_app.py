@@ -1,0 +1,324 @@
+"""The Streamlit app through `AppTest` (no browser): every view renders, the numbers follow the
+controls, the URL is honoured and bad URL values warn per field. The sidebar's pure URL
+functions are tested directly."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from PIL import Image  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from explorer import sidebar  # noqa: E402
+from shufflenet import ShuffleNetConfig  # noqa: E402
+
+APP = str(ROOT / "explorer" / "app.py")
+VIEWS = list(sidebar.VIEWS)
+TABLE1_MACS = {1: "142,502,976", 2: "140,036,512", 3: "136,500,672", 4: "133,251,776", 8: "136,829,952"}
+MACS_LABEL = "MACs without FC (Table 1)"
+
+
+def make_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    return at.run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def metric(at: AppTest, label: str) -> str:
+    matches = [m.value for m in at.metric if m.label == label]
+    assert matches, f"no metric {label!r}; have {[m.label for m in at.metric]}"
+    return matches[0]
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def table_with(at: AppTest, column: str):
+    """The first dataframe shown that has `column`."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def charts(at: AppTest, kind: str) -> list:
+    return list(at.get(kind))
+
+
+# --- the URL, without a UI -----------------------------------------------------------------
+
+def test_parse_query_params_defaults_are_the_paper():
+    state, warns = sidebar.parse_query_params({})
+    assert warns == []
+    assert sidebar.config_from_state(state) == ShuffleNetConfig()
+    assert state["view"] == "Overview"
+
+
+def test_parse_query_params_reads_every_field():
+    state, warns = sidebar.parse_query_params({
+        "groups": "8", "blocks": "2,4,3", "reduction": "0.5", "scale": "1.5", "task": "fashion-mnist",
+        "size": "64", "classes": "12", "view": "shuffle",
+    })
+    assert warns == []
+    config = sidebar.config_from_state(state)
+    assert config == ShuffleNetConfig(groups=8, blocks=(2, 4, 3), reduction=0.5, scale=1.5, input_size=64,
+                                      channels=1, num_classes=12)
+    assert state["view"] == "Channel shuffle"
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("groups", "5"), ("groups", "three"), ("blocks", "4,x,4"), ("blocks", "4,8"), ("blocks", "4,17,4"),
+    ("reduction", "0"), ("reduction", "0.33"), ("scale", "4"), ("scale", "nan"), ("task", "cifar"),
+    ("size", "100"), ("classes", "1"), ("view", "nowhere"),
+])
+def test_parse_query_params_bad_value_falls_back_for_that_field_only(field, value):
+    state, warns = sidebar.parse_query_params({field: value, "scale": "0.5"} if field != "scale"
+                                              else {field: value, "groups": "8"})
+    assert len(warns) == 1
+    assert f"`{field}={value}`" in warns[0] and "default" in warns[0]
+    default, _ = sidebar.parse_query_params({})
+    bad_keys = {"blocks": sidebar.BLOCK_KEYS, "size": ("input_size",), "classes": ("num_classes",)}
+    for key in bad_keys.get(field, (field,)):
+        assert state[key] == default[key]
+    if field == "scale":
+        assert state["groups"] == 8  # the other field is kept
+    else:
+        assert state["scale"] == 0.5
+
+
+def test_query_params_round_trip():
+    config = ShuffleNetConfig(groups=4, blocks=(3, 6, 3), reduction=0.3, scale=0.75, input_size=96, channels=3,
+                              num_classes=100)
+    task = sidebar.TASK_BY_KEY["imagenet"]
+    params = sidebar.query_params_for(config, task, "Compare")
+    assert params == {"view": "compare", "groups": "4", "blocks": "3,6,3", "reduction": "0.3", "scale": "0.75",
+                      "task": "imagenet", "size": "96", "classes": "100"}
+    state, warns = sidebar.parse_query_params(params)
+    assert warns == [] and sidebar.config_from_state(state) == config
+
+
+def test_slider_float_noise_is_one_configuration():
+    state, _ = sidebar.parse_query_params({})
+    state["reduction"] = 0.30000000000000004
+    assert sidebar.config_from_state(state) == ShuffleNetConfig(reduction=0.3)
+
+
+# --- the app -------------------------------------------------------------------------------
+
+def test_default_run_shows_the_paper_network():
+    at = make_app()
+    no_exception(at)
+    assert at.radio(key="view").value == "Overview"
+    assert at.selectbox(key="groups").value == 3
+    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert at.slider(key="reduction").value == 0.25 and at.slider(key="scale").value == 1.0
+    assert at.selectbox(key="task").value == "ImageNet (224x224x3, 1000 classes)"
+    assert metric(at, MACS_LABEL) == TABLE1_MACS[3]
+    assert metric(at, "MACs with FC") == "137,460,672"
+    assert metric(at, "Parameters") == "1,865,728"
+    assert warnings(at) == []
+    by_g = table_with(at, "current")
+    assert by_g.loc[by_g["current"], "groups"].tolist() == [3]
+    assert at.query_params["groups"] == "3" and at.query_params["blocks"] == "4,8,4"
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4, 8, 3])
+def test_changing_groups_shows_table1_macs(groups):
+    at = make_app()
+    at.selectbox(key="groups").set_value(groups).run()
+    no_exception(at)
+    assert metric(at, MACS_LABEL) == TABLE1_MACS[groups]
+    assert at.query_params["groups"] == str(groups)
+    by_g = table_with(at, "current")
+    assert by_g.loc[by_g["current"], "groups"].tolist() == [groups]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_every_view_renders(view):
+    # Fashion-MNIST keeps the Predictions model small (32x32); the ImageNet run is tested below.
+    at = make_app(view=sidebar.VIEWS[view], task="fashion-mnist" if view == "Predictions" else "imagenet")
+    no_exception(at)
+    assert at.radio(key="view").value == view
+    assert at.title[0].value.endswith(view)
+
+
+def test_url_parameters_are_honoured():
+    at = make_app(groups="8", blocks="2,4,2", reduction="0.5", scale="0.5", task="fashion-mnist", view="overview")
+    no_exception(at)
+    assert warnings(at) == []
+    assert at.selectbox(key="groups").value == 8
+    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [2, 4, 2]
+    assert at.slider(key="reduction").value == 0.5 and at.slider(key="scale").value == 0.5
+    assert at.selectbox(key="task").value == "Fashion-MNIST"
+    assert at.number_input(key="input_size").value == 32 and at.number_input(key="num_classes").value == 10
+    from shufflenet.analysis import key_figures
+
+    expected = key_figures(ShuffleNetConfig(groups=8, blocks=(2, 4, 2), reduction=0.5, scale=0.5, input_size=32,
+                                            channels=1, num_classes=10))
+    assert metric(at, MACS_LABEL) == f"{expected['conv_macs']:,}"
+
+
+def test_bad_url_values_warn_and_fall_back_per_field():
+    at = make_app(groups="5", blocks="4,x,4", reduction="0.5", scale="9", task="imagenet")
+    no_exception(at)
+    text = " ".join(warnings(at))
+    assert "`groups=5`" in text and "`blocks=4,x,4`" in text and "`scale=9`" in text
+    assert "reduction" not in text
+    assert at.selectbox(key="groups").value == 3
+    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert at.slider(key="scale").value == 1.0
+    assert at.slider(key="reduction").value == 0.5  # the valid field is kept
+    # The URL now holds the values in use, and the warnings go once the user changes something.
+    assert at.query_params["groups"] == "3" and at.query_params["reduction"] == "0.5"
+    at.selectbox(key="groups").set_value(4).run()
+    assert warnings(at) == []
+
+
+def test_task_preset_sets_input_and_classes():
+    at = make_app()
+    at.selectbox(key="task").set_value("Fashion-MNIST").run()
+    no_exception(at)
+    assert at.number_input(key="input_size").value == 32 and at.number_input(key="num_classes").value == 10
+    assert at.query_params["task"] == "fashion-mnist" and "size" not in at.query_params
+    at.number_input(key="input_size").set_value(64).run()
+    assert at.query_params["size"] == "64"
+    assert "64×64×1" in at.subheader[0].value
+
+
+def test_architecture_diagrams_follow_groups():
+    at = make_app(view="architecture")
+    no_exception(at)
+    before = [c.proto.spec for c in charts(at, "graphviz_chart")]
+    assert len(before) == 4  # macro, stride-2 unit, stride-1 unit, layers of a stage
+    assert "g = 3" in before[0] and "240" in before[0]
+    at.selectbox(key="groups").set_value(8).run()
+    after = [c.proto.spec for c in charts(at, "graphviz_chart")]
+    assert "g = 8" in after[0] and "384" in after[0]
+    assert all(a != b for a, b in zip(before, after))
+    labels = [b.label for b in at.get("download_button")]
+    assert labels.count("Download DOT") == 4
+
+
+def test_architecture_single_unit_stage_has_no_stride1_diagram():
+    at = make_app(view="architecture", blocks="4,1,4")
+    at.selectbox(key="arch_stage").set_value(3).run()
+    no_exception(at)
+    assert len(charts(at, "graphviz_chart")) == 3
+    assert any("single unit" in i.value for i in at.info)
+
+
+def test_complexity_flops_toggle_doubles_and_fc_toggle_removes_the_classifier():
+    at = make_app(view="complexity")
+    no_exception(at)
+    stages = table_with(at, "units")
+    assert int(stages["MACs"].sum()) == 137_460_672
+    assert len(charts(at, "plotly_chart")) == 4
+    at.toggle(key="cx_flops").set_value(True).run()
+    assert int(table_with(at, "units")["FLOPs"].sum()) == 2 * 137_460_672
+    at.toggle(key="cx_include_fc").set_value(False).run()
+    assert int(table_with(at, "units")["FLOPs"].sum()) == 2 * 136_500_672
+
+
+def test_complexity_layer_filter():
+    at = make_app(view="complexity")
+    at.multiselect(key="cx_stages").set_value(["stage4"]).run()
+    at.multiselect(key="cx_ops").set_value(["gconv1x1"]).run()
+    no_exception(at)
+    layers = table_with(at, "name")
+    assert len(layers) == 8 and set(layers["stage"]) == {"stage4"} and set(layers["op"]) == {"gconv1x1"}
+
+
+def test_shuffle_view_computes_fig1():
+    at = make_app(view="shuffle", groups="3")
+    no_exception(at)
+    flow = table_with(at, "case").set_index("case")
+    assert not flow.loc["without shuffle", "every group mixed"]
+    assert flow.loc["with shuffle", "every group mixed"]
+    assert flow.loc["without shuffle", "inputs seen per output (max)"] == 3  # one group of 9 / 3
+    assert len(charts(at, "plotly_chart")) == 2
+    at.select_slider(key="shuffle_width_g3").set_value(6).run()  # n = 2 < g: cannot mix fully
+    assert not table_with(at, "case").set_index("case").loc["with shuffle", "every group mixed"]
+
+
+def test_compare_view_deltas_and_sweep():
+    at = make_app(view="compare")
+    no_exception(at)
+    assert at.selectbox(key="cmp_groups").value == 1  # B starts as A without groups
+    totals = table_with(at, "figure").set_index("figure")
+    assert totals.loc["MACs without FC (Table 1)", "A"] == 136_500_672
+    assert totals.loc["MACs without FC (Table 1)", "B"] == 142_502_976
+    stages = table_with(at, "Δ MACs").set_index("stage")
+    assert stages.loc["total", "Δ MACs"] == 143_078_976 - 137_460_672
+    sweep = table_with(at, "conv_macs")
+    assert sweep["groups"].tolist() == [1, 2, 3, 4, 8]
+    assert sweep["conv_macs"].tolist() == [142_502_976, 140_036_512, 136_500_672, 133_251_776, 136_829_952]
+    assert len(charts(at, "plotly_chart")) == 5
+    at.slider(key="cmp_scale").set_value(0.5).run()
+    assert table_with(at, "figure").set_index("figure").loc["MACs without FC (Table 1)", "B"] < 50_000_000
+
+
+def _png(size=(40, 30), color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_predictions_imagenet_gallery():
+    at = make_app(view="predictions")
+    no_exception(at)
+    assert any("random" in w for w in warnings(at))
+    assert at.selectbox(key="pred_sample").value == "astronaut"
+    assert "ms" in metric(at, "Inference time")
+    (chart,) = charts(at, "plotly_chart")
+    assert "Top-5" in json.loads(chart.proto.spec)["layout"]["title"]["text"]
+    top = table_with(at, "probability")
+    assert len(top) == 5 and top["probability"].is_monotonic_decreasing
+
+
+def test_predictions_upload_good_and_bad_files():
+    at = make_app(view="predictions", task="fashion-mnist")
+    no_exception(at)
+    assert any("Fashion-MNIST" in i.value for i in at.info)
+    at.file_uploader(key="pred_upload").set_value(("red.png", _png(), "image/png")).run()
+    no_exception(at)
+    assert not at.error
+    assert table_with(at, "probability")["label"].isin(["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                                                 "Shirt", "Sneaker", "Bag", "Ankle boot"]).all()
+    at.file_uploader(key="pred_upload").set_value(("broken.png", b"not a picture", "image/png")).run()
+    no_exception(at)
+    assert at.error and "broken.png" in at.error[0].value and "PNG, JPEG" in at.error[0].value
+
+
+def test_only_views_that_need_a_model_build_one():
+    from explorer import cache
+
+    at = make_app(view="overview", task="fashion-mnist")
+    builds = cache.BUILDS["model"]
+    at.slider(key="reduction").set_value(0.5).run()
+    for view in ("Architecture", "Complexity", "Channel shuffle", "Compare"):
+        at.radio(key="view").set_value(view).run()
+        no_exception(at)
+    assert cache.BUILDS["model"] == builds  # none of these views needs the Keras model
+    at.radio(key="view").set_value("Predictions").run()
+    assert cache.BUILDS["model"] == builds + 1
+    at.radio(key="view").set_value("Overview").run()
+    at.radio(key="view").set_value("Predictions").run()
+    at.selectbox(key="pred_sample").set_value("coffee").run()
+    assert cache.BUILDS["model"] == builds + 1  # same configuration: the cached model is reused
