@@ -1,0 +1,202 @@
+"""The real app in a real browser: start `streamlit run explorer/app.py`, drive Debian's Chromium
+through Playwright, change g and check that the diagram SVG, the Plotly chart and the MACs figure
+all follow. Saves a screenshot of every view to tests/artifacts/ (git-ignored; CI keeps it).
+
+Recipe and launch arguments: /work/shared/TESTING.md ("Real browser tests").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+START_TIMEOUT_S = 90
+STEP_TIMEOUT_MS = 60_000
+VIEWPORT = {"width": 1400, "height": 1000}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium is not installed at /usr/bin/chromium "
+                       "(apt-get install chromium); `playwright install` is not used"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The real server on a free port; always stopped, its log kept in tests/artifacts/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    log = open(ARTIFACTS / "streamlit_server.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}; see {ARTIFACTS / 'streamlit_server.log'}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=STEP_TIMEOUT_MS)
+        try:
+            pg = browser.new_page(viewport=VIEWPORT)
+            pg.set_default_timeout(STEP_TIMEOUT_MS)
+            yield pg
+        finally:
+            browser.close()
+
+
+def settle(page) -> None:
+    """Wait for the rerun a control just triggered to finish (TESTING.md recipe)."""
+    page.wait_for_timeout(300)  # widgets send their value after a short delay
+    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]")
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0")
+
+
+def choose_view(page, view: str) -> None:
+    page.locator("[data-testid=stSidebar] [data-testid=stRadio] label").filter(has_text=view).first.click()
+    settle(page)
+    page.wait_for_selector(f"h1:has-text('{view}')")
+
+
+def choose_groups(page, g: int) -> None:
+    page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="Groups g").click()
+    page.get_by_role("option", name=str(g), exact=True).click()
+    settle(page)
+
+
+def screenshot(page, name: str) -> Path:
+    """The whole view: the page scrolls inside Streamlit's main area, so grow the viewport to it."""
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], section.main, "
+        "[data-testid=stAppViewContainer]')].map(e => e.scrollHeight), 800)"
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(400)  # charts re-layout to the new size
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def macs_figure(page) -> str:
+    value = page.locator("[data-testid=stMetric]").filter(has_text="MACs without FC").locator(
+        "[data-testid=stMetricValue]")
+    return value.inner_text().strip()
+
+
+def diagram_svg(page) -> str:
+    page.wait_for_selector("[data-testid=stGraphVizChart] svg")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stGraphVizChart] svg').textContent.includes('Stage 2')")
+    return page.locator("[data-testid=stGraphVizChart] svg").first.inner_html()
+
+
+def plotly_bars(page) -> str:
+    """The drawn bars of the first Plotly chart (their SVG paths encode the values)."""
+    page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot .main-svg .bars path")
+    return page.evaluate(
+        "() => [...document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+        ".querySelectorAll('.bars path')].map(p => p.getAttribute('d')).join('|')"
+    )
+
+
+def wait_until_changed(read, before: str, what: str, timeout_s: float = 20) -> str:
+    """Charts and diagrams draw asynchronously after the rerun: poll, bounded."""
+    deadline = time.monotonic() + timeout_s
+    while (now := read()) == before:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the {what} did not change within {timeout_s} s")
+        time.sleep(0.25)
+    return now
+
+
+def test_groups_change_moves_diagram_chart_and_macs(page, server):
+    page.goto(f"{server}/?view=overview")
+    page.wait_for_selector("[data-testid=stMetricValue]")
+    settle(page)
+    assert macs_figure(page) == "136,500,672"
+    screenshot(page, "overview")
+
+    choose_view(page, "Architecture")
+    svg_g3 = diagram_svg(page)
+    assert "g = 3" in svg_g3
+    screenshot(page, "architecture")
+
+    choose_view(page, "Complexity")
+    chart_g3 = plotly_bars(page)
+    assert chart_g3
+    screenshot(page, "complexity")
+
+    choose_groups(page, 8)
+    assert "groups=8" in page.url
+    wait_until_changed(lambda: plotly_bars(page), chart_g3, "Plotly chart of MACs by stage")
+
+    choose_view(page, "Architecture")
+    svg_g8 = wait_until_changed(lambda: diagram_svg(page), svg_g3, "macro diagram SVG")
+    assert "g = 8" in svg_g8 and "384" in svg_g8
+
+    choose_view(page, "Overview")
+    assert macs_figure(page) == "136,829,952"
+
+    choose_groups(page, 3)
+    assert macs_figure(page) == "136,500,672"
+
+
+@pytest.mark.parametrize("view,name", [("Channel shuffle", "shuffle"), ("Compare", "compare"),
+                                       ("Predictions", "predictions")])
+def test_other_views_render_in_the_browser(page, server, view, name):
+    page.goto(f"{server}/?view=overview")
+    page.wait_for_selector("[data-testid=stMetricValue]")
+    settle(page)
+    choose_view(page, view)
+    page.wait_for_selector("[data-testid=stPlotlyChart] .js-plotly-plot .main-svg")
+    assert page.locator("[data-testid=stException]").count() == 0
+    if view == "Predictions":
+        assert page.locator("[data-testid=stMetric]").filter(has_text="Inference time").count() == 1
+    screenshot(page, name)
