@@ -214,6 +214,32 @@ def test_architecture_diagrams_follow_groups():
     assert all(a != b for a, b in zip(before, after))
     labels = [b.label for b in at.get("download_button")]
     assert labels.count("Download DOT") == 4
+    from shufflenet.diagrams import dot_available
+
+    assert labels.count("Download SVG") == (4 if dot_available() else 0)
+
+
+def test_svg_export_renders_the_same_diagram():
+    from explorer import cache
+    from shufflenet.diagrams import DiagramRenderError, dot_available
+
+    config = ShuffleNetConfig(groups=8)
+    if not dot_available():
+        with pytest.raises(DiagramRenderError, match="apt-get install graphviz"):
+            cache.diagram_svg(config, "macro")
+        return
+    svg = cache.diagram_svg(config, "micro", 3, 2)  # plain call: it runs outside a script run
+    assert "<svg" in svg and "g = 8" in svg
+
+
+def test_reset_button_restores_the_paper_network():
+    at = make_app(groups="8", blocks="2,2,2", scale="0.5", view="complexity")
+    at.button[0].click().run()
+    no_exception(at)
+    assert at.selectbox(key="groups").value == 3
+    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert at.slider(key="scale").value == 1.0
+    assert at.radio(key="view").value == "Complexity"  # the view stays
 
 
 def test_architecture_single_unit_stage_has_no_stride1_diagram():

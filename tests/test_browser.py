@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,6 +168,13 @@ def test_groups_change_moves_diagram_chart_and_macs(page, server):
     svg_g3 = diagram_svg(page)
     assert "g = 3" in svg_g3
     screenshot(page, "architecture")
+
+    if shutil.which("dot"):  # the SVG is made on click, outside a script run
+        with page.expect_download(timeout=STEP_TIMEOUT_MS) as download:
+            page.get_by_role("button", name="Download SVG").first.click()
+        svg_file = ARTIFACTS / "macro_g3.svg"
+        download.value.save_as(svg_file)
+        assert "<svg" in svg_file.read_text(encoding="utf-8")
 
     choose_view(page, "Complexity")
     chart_g3 = plotly_bars(page)
