@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .config import ALLOWED_GROUPS, ShuffleNetConfig
 
@@ -124,6 +125,23 @@ def _cmd_diagram(args) -> int:
     return 0
 
 
+def _cmd_import_weights(args) -> int:
+    from . import imagenet
+    from .checkpoints import read_checkpoint
+
+    if (args.groups is None) != (args.scale is None):
+        raise UsageError("give both --groups and --scale, or neither (to read them off the checkpoint)")
+    if not Path(args.checkpoint).is_file():
+        raise UsageError(f"checkpoint {args.checkpoint} does not exist (or is not a file)")
+    try:
+        out = imagenet.import_checkpoint(args.checkpoint, args.out, groups=args.groups, scale=args.scale)
+    except imagenet.WeightsImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"imported megvii's {read_checkpoint(out).config.label} from {args.checkpoint} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m shufflenet", description="ShuffleNet v1 explorer tools")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -140,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, choices=(1, 2), default=1, help="unit of the micro view")
     p.add_argument("--format", choices=("dot", "svg"), default="dot")
     p.set_defaults(func=_cmd_diagram)
+
+    p = sub.add_parser("import-weights", help="import megvii's official ImageNet checkpoint (PyTorch)")
+    p.add_argument("checkpoint", help="megvii's ShuffleNetV1 .pth.tar / .pth file (reading it needs torch)")
+    p.add_argument("--groups", type=int, choices=(3, 8), default=None,
+                   help="groups of the published model (default: read off the checkpoint)")
+    p.add_argument("--scale", type=float, choices=(0.5, 1.0, 1.5, 2.0), default=None,
+                   help="width multiplier of the published model (default: read off the checkpoint)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (model.weights.h5 + manifest.json)")
+    p.set_defaults(func=_cmd_import_weights)
     return parser
 
 
