@@ -13,6 +13,20 @@ from keras import ops
 PACKAGE = "shufflenet"
 
 
+def _spatial(inputs):
+    """(H, W) of an NHWC tensor: static ints when known (so converters see fixed shapes and
+    TFLite needs no SHAPE/GATHER ops), dynamic tensors otherwise."""
+    dynamic = None
+    dims = []
+    for axis in (1, 2):
+        d = inputs.shape[axis]
+        if d is None:
+            dynamic = ops.shape(inputs) if dynamic is None else dynamic
+            d = dynamic[axis]
+        dims.append(d)
+    return dims
+
+
 def shuffle_permutation(channels: int, groups: int, layout: str = "paper") -> np.ndarray:
     """The paper's channel shuffle (Sec. 3.1) as an index array, ``out = x[..., perm]``.
 
@@ -58,13 +72,13 @@ class ChannelShuffle(keras.layers.Layer):
     def call(self, inputs):
         if self.groups == 1:
             return inputs
-        shape = ops.shape(inputs)
+        h, w = _spatial(inputs)
         channels = inputs.shape[-1]
         n = channels // self.groups
         split = (self.groups, n) if self.layout == "paper" else (n, self.groups)
-        x = ops.reshape(inputs, (-1, shape[1], shape[2], *split))
+        x = ops.reshape(inputs, (-1, h, w, *split))
         x = ops.transpose(x, (0, 1, 2, 4, 3))
-        return ops.reshape(x, (-1, shape[1], shape[2], channels))
+        return ops.reshape(x, (-1, h, w, channels))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -135,12 +149,12 @@ class GroupConv1x1(keras.layers.Layer):
         if self.groups == 1:
             y = ops.matmul(inputs, self.kernel[0])
         else:
-            shape = ops.shape(inputs)
+            h, w = _spatial(inputs)
             channels = inputs.shape[-1]
-            x = ops.reshape(inputs, (-1, shape[1], shape[2], self.groups, channels // self.groups))
+            x = ops.reshape(inputs, (-1, h, w, self.groups, channels // self.groups))
             out = "bhwog" if self.shuffle_output else "bhwgo"
             y = ops.einsum(f"bhwgi,gio->{out}", x, self.kernel)
-            y = ops.reshape(y, (-1, shape[1], shape[2], self.filters))
+            y = ops.reshape(y, (-1, h, w, self.filters))
         if self.bias is not None:
             y = y + self.bias
         return y

@@ -45,9 +45,27 @@ def _to_shuffled(kernel_and_bias, groups):
     return kernel, bias.reshape(groups, co).T.reshape(-1)
 
 
-def inference_model(model: keras.Model, config: ShuffleNetConfig) -> keras.Model:
-    """The BN-folded, shuffle-fused inference graph of `model` (built by `build_model(config)`)."""
-    fuse_shuffle = config.shuffle_layout == "paper"
+def _native_group_conv(filters, groups, name):
+    return layers.Conv2D(filters, 1, groups=groups, name=name)
+
+
+def _native_weights(kernel_and_bias):
+    """(g, C/g, F/g) group kernel -> Keras Conv2D(groups=g) kernel (1, 1, C/g, F)."""
+    kernel, bias = kernel_and_bias
+    return [np.concatenate(list(kernel), axis=-1)[None, None], bias]
+
+
+def inference_model(model: keras.Model, config: ShuffleNetConfig, pointwise: str = "einsum") -> keras.Model:
+    """The BN-folded inference graph of `model` (built by `build_model(config)`).
+
+    pointwise="einsum" (TensorFlow): our batched-matmul group conv, with the channel shuffle
+    fused into the first one. pointwise="native" (TFLite): Keras `Conv2D(groups=g)`, which the
+    TFLite converter turns into one grouped CONV_2D that XNNPACK runs, plus a static shuffle.
+    """
+    if pointwise not in ("einsum", "native"):
+        raise ValueError(f"`pointwise` must be 'einsum' or 'native'. Received: pointwise={pointwise!r}")
+    native = pointwise == "native"
+    fuse_shuffle = config.shuffle_layout == "paper" and not native
     get = model.get_layer
     weights: dict[str, list[np.ndarray]] = {}
 
@@ -75,6 +93,9 @@ def inference_model(model: keras.Model, config: ShuffleNetConfig) -> keras.Model
             perm = shuffle_permutation(u.bottleneck, u.groups)
             weights[n("gconv1")] = [kb[0][:, :, perm], kb[1][perm]]
             y = GroupConv1x1(u.bottleneck, groups=1, use_bias=True, name=n("gconv1"))(x)
+        elif native:
+            weights[n("gconv1")] = _native_weights(kb)
+            y = _native_group_conv(u.bottleneck, u.groups1, n("gconv1"))(x)
         else:
             weights[n("gconv1")] = list(kb)
             y = GroupConv1x1(u.bottleneck, groups=u.groups1, use_bias=True, name=n("gconv1"))(x)
@@ -89,8 +110,13 @@ def inference_model(model: keras.Model, config: ShuffleNetConfig) -> keras.Model
         scale, shift = _bn_scale_shift(get(n("bn2")))
         dw = np.asarray(get(n("dwconv")).kernel)
         weights[n("dwconv")] = [(dw * scale[None, None, :, None]).astype(np.float32), shift.astype(np.float32)]
-        weights[n("gconv2")] = list(_fold_group(np.asarray(get(n("gconv2")).kernel), get(n("bn3"))))
-        y = GroupConv1x1(u.branch_out, groups=u.groups, use_bias=True, name=n("gconv2"))(y)
+        kb2 = _fold_group(np.asarray(get(n("gconv2")).kernel), get(n("bn3")))
+        if native:
+            weights[n("gconv2")] = _native_weights(kb2)
+            y = _native_group_conv(u.branch_out, u.groups, n("gconv2"))(y)
+        else:
+            weights[n("gconv2")] = list(kb2)
+            y = GroupConv1x1(u.branch_out, groups=u.groups, use_bias=True, name=n("gconv2"))(y)
         if u.stride == 2:
             s = layers.ZeroPadding2D(1, name=n("shortcut_pad"))(shortcut)
             s = layers.AveragePooling2D(3, strides=2, name=n("shortcut_pool"))(s)

@@ -25,15 +25,16 @@ def _logits_model(model):
     dict(groups=1), dict(groups=3), dict(groups=8, scale=0.5, reduction=0.3),
     dict(groups=4, shuffle_layout="transposed", fc_bias=False),
 ])
-def test_inference_model_computes_the_same_function(kw):
+@pytest.mark.parametrize("pointwise", ["einsum", "native"])
+def test_inference_model_computes_the_same_function(kw, pointwise):
     c = ShuffleNetConfig(input_size=64, blocks=(2, 2, 1), num_classes=10, **kw)
     m = build_model(c)
     _randomise_bn(m)
-    f = inference_model(m, c)
+    f = inference_model(m, c, pointwise=pointwise)
     x = np.random.default_rng(1).random((3, 64, 64, 3), dtype=np.float32)
     np.testing.assert_allclose(np.asarray(_logits_model(f)(x)), np.asarray(_logits_model(m)(x, training=False)),
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(f(x)), np.asarray(m(x, training=False)), rtol=1e-4, atol=1e-5)
     assert not [layer for layer in f.layers if isinstance(layer, keras.layers.BatchNormalization)]
     has_shuffle = any(isinstance(layer, ChannelShuffle) for layer in f.layers)
-    assert has_shuffle == (c.groups > 1 and c.shuffle_layout == "transposed")
+    assert has_shuffle == (c.groups > 1 and (c.shuffle_layout == "transposed" or pointwise == "native"))

@@ -1,0 +1,238 @@
+"""Latency lab: measured inference latency against MACs (paper Table 8's lesson: FLOPs are
+not latency).
+
+Two runtimes: TensorFlow (the Keras model inside one compiled `tf.function`) and TFLite
+(converted model, XNNPACK, 1 and 2 threads). Every measurement has warm-up runs, then
+repeated timed runs; we report the median and the 10th/90th percentiles. Models that are
+compared are timed round-robin in the same process, so load on a shared machine moves them
+together and the ratios stay meaningful.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .config import ShuffleNetConfig
+
+#: Paper Table 5: MobileNet 0.5 (149 MFLOPs) is the reference point for ShuffleNet 1x.
+MOBILENET_LABEL = "MobileNet 0.5 (Keras)"
+MOBILENET_PAPER_MFLOPS = 149
+
+Progress = Callable[[float, str], None]
+
+
+@dataclasses.dataclass
+class Timing:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    runs: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float]) -> Timing:
+        q = np.percentile(samples_ms, [10, 90])
+        return cls(round(statistics.median(samples_ms), 3), round(float(q[0]), 3), round(float(q[1]), 3),
+                   len(samples_ms))
+
+
+def _quiet_tf():
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    return tf
+
+
+def tf_runner(model, batch: int = 1) -> Callable[[], float]:
+    """A zero-argument function that runs `model` once on a fixed batch and returns ms."""
+    tf = _quiet_tf()
+    shape = (batch, *model.input_shape[1:])
+    x = tf.random.uniform(shape, seed=0)
+    fn = tf.function(lambda t: model(t, training=False))
+    fn(x).numpy()  # trace
+
+    def once() -> float:
+        t = time.perf_counter()
+        fn(x).numpy()
+        return (time.perf_counter() - t) * 1000
+
+    return once
+
+
+def tflite_convert(model) -> bytes:
+    """TFLite flatbuffer of a Keras model (float32)."""
+    import contextlib
+    import io
+
+    tf = _quiet_tf()
+    # The converter exports a SavedModel first and prints every captured tensor; keep it quiet.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return converter.convert()
+
+
+def tflite_runner(flatbuffer: bytes, threads: int = 1, batch: int = 1) -> Callable[[], float]:
+    tf = _quiet_tf()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer, num_threads=threads)
+    inp = interpreter.get_input_details()[0]
+    if batch != 1:
+        interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+    interpreter.allocate_tensors()
+    x = np.random.default_rng(0).random(interpreter.get_input_details()[0]["shape"], dtype=np.float32)
+    interpreter.set_tensor(inp["index"], x)
+
+    def once() -> float:
+        t = time.perf_counter()
+        interpreter.invoke()
+        return (time.perf_counter() - t) * 1000
+
+    return once
+
+
+def train_step_runner(model, batch: int = 32) -> Callable[[], float]:
+    """One SGD step (forward, backward, update) of a compiled `tf.function`, in ms."""
+    tf = _quiet_tf()
+    import keras
+
+    x = tf.random.uniform((batch, *model.input_shape[1:]), seed=0)
+    y = tf.one_hot(tf.zeros(batch, tf.int32), model.output_shape[-1])
+    opt = keras.optimizers.SGD(0.01)
+    loss_fn = keras.losses.CategoricalCrossentropy()
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_weights)
+        opt.apply_gradients(zip(grads, model.trainable_weights))
+        return loss
+
+    step(x, y).numpy()
+
+    def once() -> float:
+        t = time.perf_counter()
+        step(x, y).numpy()
+        return (time.perf_counter() - t) * 1000
+
+    return once
+
+
+def race(runners: dict[str, Callable[[], float]], repeats: int = 20, warmup: int = 3,
+         progress: Progress | None = None) -> dict[str, Timing]:
+    """Time several runners round-robin: warm-up rounds, then `repeats` timed rounds."""
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    samples: dict[str, list[float]] = {k: [] for k in runners}
+    for i in range(repeats):
+        for k, run in runners.items():
+            samples[k].append(run())
+        if progress:
+            progress((i + 1) / repeats, f"timing round {i + 1}/{repeats}")
+    return {k: Timing.from_samples(v) for k, v in samples.items()}
+
+
+def mobilenet_reference(input_size: int = 224):
+    """Keras's MobileNet(alpha=0.5), random weights (nothing downloaded)."""
+    import keras
+
+    return keras.applications.MobileNet(input_shape=(input_size, input_size, 3), alpha=0.5, weights=None)
+
+
+def mobilenet_macs(model) -> int:
+    """MACs of conv, depthwise and dense layers of any Keras CNN, counted from its layers."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        out = layer.output.shape
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw, c, m = layer.kernel.shape
+            total += out[1] * out[2] * kh * kw * c * m
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            total += out[1] * out[2] * kh * kw * cin * cout
+        elif isinstance(layer, keras.layers.Dense):
+            total += int(np.prod(layer.kernel.shape))
+    return int(total)
+
+
+def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4, 8), batch: int = 1,
+                  runtimes: Iterable[str] = ("tensorflow", "tflite"), threads: Iterable[int] = (1, 2),
+                  repeats: int = 20, include_mobilenet: bool = True, optimized: bool = True,
+                  progress: Progress | None = None):
+    """Measure every g (other fields from `config`) and MobileNet 0.5 in the chosen runtimes.
+
+    Returns a DataFrame: model, groups, macs (all, FC included), conv_macs, params, runtime,
+    threads, batch, median_ms, p10_ms, p90_ms, runs. `optimized` times the BN-folded inference
+    graph (`shufflenet.optimize`), which computes the same function: einsum group convs with the
+    shuffle fused in for TensorFlow, native grouped convs for TFLite.
+    """
+    import pandas as pd
+
+    from .complexity import totals
+    from .model import build_model
+    from .optimize import inference_model
+
+    groups, runtimes, threads = list(groups), list(runtimes), list(threads)
+    unknown = set(runtimes) - {"tensorflow", "tflite"}
+    if unknown:
+        raise ValueError(f"Unknown runtime(s) {sorted(unknown)}: use 'tensorflow' and/or 'tflite'.")
+    report = progress or (lambda f, m: None)
+    models, info, tflite_sources = {}, {}, {}
+    steps = len(groups) + int(include_mobilenet)
+    for i, g in enumerate(groups):
+        c = config.replace(groups=g)
+        report(0.3 * i / steps, f"building g={g}")
+        m = build_model(c)
+        models[f"g={g}"] = inference_model(m, c) if optimized else m
+        if "tflite" in runtimes:
+            tflite_sources[f"g={g}"] = inference_model(m, c, pointwise="native") if optimized else m
+        t = totals(c)
+        info[f"g={g}"] = {"model": c.label, "groups": g, "macs": t["macs"], "conv_macs": t["conv_macs"],
+                          "params": t["params"]}
+    if include_mobilenet:
+        report(0.3 * len(groups) / steps, "building MobileNet 0.5")
+        mb = mobilenet_reference(config.input_size if config.channels == 3 else 224)
+        models[MOBILENET_LABEL] = tflite_sources[MOBILENET_LABEL] = mb
+        macs = mobilenet_macs(mb)
+        fc = int(np.prod(mb.get_layer("conv_preds").kernel.shape)) if "conv_preds" in [x.name for x in mb.layers] else 0
+        info[MOBILENET_LABEL] = {"model": MOBILENET_LABEL, "groups": None, "macs": macs, "conv_macs": macs - fc,
+                                 "params": int(sum(np.prod(w.shape) for w in mb.trainable_weights))}
+
+    runners: dict[tuple, Callable[[], float]] = {}
+    for k, m in models.items():
+        if "tensorflow" in runtimes:
+            runners[(k, "tensorflow", 0)] = tf_runner(m, batch)
+        if "tflite" in runtimes:
+            report(0.3 + 0.3 * len(runners) / (len(models) * 3), f"converting {k} to TFLite")
+            flat = tflite_convert(tflite_sources[k])
+            for n in threads:
+                runners[(k, "tflite", n)] = tflite_runner(flat, n, batch)
+    timings = race(runners, repeats=repeats,
+                   progress=lambda f, msg: report(0.6 + 0.4 * f, msg))
+    rows = []
+    for (k, runtime, n), t in timings.items():
+        rows.append({**info[k], "runtime": runtime, "threads": n if runtime == "tflite" else None, "batch": batch,
+                     **dataclasses.asdict(t)})
+    report(1.0, "done")
+    return pd.DataFrame(rows)
+
+
+def speedup(df, a: str, b: str, runtime: str = "tensorflow", threads: int | None = None) -> dict:
+    """Actual vs theoretical (MACs) speedup of model `b` over model `a` in one runtime."""
+    sel = df[df["runtime"] == runtime]
+    if threads is not None and runtime == "tflite":
+        sel = sel[sel["threads"] == threads]
+    ra, rb = sel[sel["model"] == a].iloc[0], sel[sel["model"] == b].iloc[0]
+    return {"theoretical": ra["macs"] / rb["macs"], "actual": ra["median_ms"] / rb["median_ms"]}
