@@ -15,6 +15,7 @@ import pandas as pd
 
 from .complexity import cost_table, model_bytes, op_family, stage_table, totals
 from .config import ALLOWED_GROUPS, STAGES, ShuffleNetConfig
+from .plan import shuffle_permutation
 
 #: Paper Table 1, "Complexity (MFLOPs)" row (1x, 224x224, blocks 4/8/4). The paper's FLOPs are
 #: multiply-adds, i.e. our conv MACs rounded to millions.
@@ -235,7 +236,6 @@ def shuffle_edges(channels: int, groups: int) -> pd.DataFrame:
     previous group conv that produced it) and output_group (the group of the next group conv
     that will read it). Raises ValueError when channels is not a multiple of groups.
     """
-    from .layers import shuffle_permutation  # imports Keras: only for the shuffle functions
 
     perm = shuffle_permutation(channels, groups)
     n = channels // groups
@@ -295,7 +295,6 @@ def information_flow(channels: int, groups: int, shuffle: bool = True) -> Inform
     with it every output group receives channels from every input group (Fig. 1b/c), as long
     as each group has at least `groups` channels (channels >= groups**2).
     """
-    from .layers import shuffle_permutation  # imports Keras: only for the shuffle functions
 
     conv = group_conv_connectivity(channels, channels, groups)
     between = np.eye(channels, dtype=bool)

@@ -10,6 +10,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from .plan import shuffle_permutation
+
+__all__ = ["ChannelShuffle", "GroupConv1x1", "shuffle_permutation"]
+
 PACKAGE = "shufflenet"
 
 
@@ -25,26 +29,6 @@ def _spatial(inputs):
             d = dynamic[axis]
         dims.append(d)
     return dims
-
-
-def shuffle_permutation(channels: int, groups: int, layout: str = "paper") -> np.ndarray:
-    """The paper's channel shuffle (Sec. 3.1) as an index array, ``out = x[..., perm]``.
-
-    "paper": reshape the channel axis to (g, n), transpose to (n, g), flatten: output channel
-    ``k*g + j`` takes input channel ``j*n + k``. "transposed": reshape to (n, g) instead, the
-    inverse permutation (megvii's released code).
-    """
-    if layout not in ("paper", "transposed"):
-        raise ValueError(f"`layout` must be 'paper' or 'transposed'. Received: layout={layout!r}")
-    if groups < 1 or channels % groups:
-        raise ValueError(
-            f"Channel shuffle needs channels divisible by groups. Received: channels={channels}, "
-            f"groups={groups}"
-        )
-    n = channels // groups
-    if layout == "transposed":
-        return np.arange(channels).reshape(n, groups).T.reshape(-1)
-    return np.arange(channels).reshape(groups, n).T.reshape(-1)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from .config import STAGES, ShuffleNetConfig
 
 
@@ -57,3 +59,23 @@ def unit_specs(config: ShuffleNetConfig) -> list[UnitSpec]:
             )
             channels, size = width, out_size
     return specs
+
+
+def shuffle_permutation(channels: int, groups: int, layout: str = "paper") -> np.ndarray:
+    """The paper's channel shuffle (Sec. 3.1) as an index array, ``out = x[..., perm]``.
+
+    "paper": reshape the channel axis to (g, n), transpose to (n, g), flatten: output channel
+    ``k*g + j`` takes input channel ``j*n + k``. "transposed": reshape to (n, g) instead, the
+    inverse permutation (megvii's released code).
+    """
+    if layout not in ("paper", "transposed"):
+        raise ValueError(f"`layout` must be 'paper' or 'transposed'. Received: layout={layout!r}")
+    if groups < 1 or channels % groups:
+        raise ValueError(
+            f"Channel shuffle needs channels divisible by groups. Received: channels={channels}, "
+            f"groups={groups}"
+        )
+    n = channels // groups
+    if layout == "transposed":
+        return np.arange(channels).reshape(n, groups).T.reshape(-1)
+    return np.arange(channels).reshape(groups, n).T.reshape(-1)
