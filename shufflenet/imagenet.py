@@ -47,6 +47,9 @@ from .plan import unit_specs
 
 TASK = "imagenet"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+#: Where the app looks for imported checkpoints by default (git-ignored: the weights are megvii's,
+#: downloaded by each user), e.g. runs/imagenet/g3_1.0x/.
+IMPORT_ROOT = Path(__file__).resolve().parent.parent / "runs" / "imagenet"
 CLASS_NAMES_PATH = ASSETS_DIR / "imagenet_classes.txt"
 NUM_CLASSES = 1000
 
@@ -435,19 +438,32 @@ def import_checkpoint(path: Path | str, out_dir: Path | str, groups: int | None 
     return out
 
 
-def imported_checkpoints(root: Path | str) -> list:
-    """The valid ImageNet checkpoints (imported megvii weights) in the sub-folders of `root`."""
+def imported_checkpoints(root: Path | str | None = None) -> list:
+    """The valid ImageNet checkpoints (imported megvii weights) in the sub-folders of `root`
+    (default `IMPORT_ROOT`), sorted by folder name."""
     from .checkpoints import shipped_checkpoints
 
-    return [c for c in shipped_checkpoints(root) if c.manifest.get("task") == TASK]
+    return [c for c in shipped_checkpoints(root if root is not None else IMPORT_ROOT)
+            if c.manifest.get("task") == TASK]
+
+
+def find_imported(groups: int, scale: float, root: Path | str | None = None):
+    """The imported checkpoint of megvii's `groups`, `scale` model under `root`, or None."""
+    for checkpoint in imported_checkpoints(root):
+        c = checkpoint.config
+        if (c.groups, c.scale) == (groups, scale) and c.num_classes == NUM_CLASSES:
+            return checkpoint
+    return None
 
 
 # --- class names, preprocessing, predictions ------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
 def class_names() -> tuple[str, ...]:
-    """The 1000 ImageNet-1k class names in index order (the standard label order of
-    ILSVRC-2012 models; see assets/imagenet_classes.txt)."""
+    """The 1000 ImageNet-1k class names in index order (ILSVRC-2012's sorted WordNet ids, the
+    order every ImageNet model uses): the first name of each synset as in Keras's
+    imagenet_class_index.json, underscores as spaces, and the two names it repeats told apart:
+    134 "crane (bird)" / 517 "crane (machine)", 638 "maillot" / 639 "maillot (tank suit)"."""
     try:
         names = tuple(CLASS_NAMES_PATH.read_text(encoding="utf-8").splitlines())
     except OSError as exc:

@@ -363,6 +363,8 @@ def test_cli_import_writes_a_loadable_checkpoint(reference, tmp_path, capsys):
     assert manifest["config"] == imagenet.megvii_config(3, 0.5).to_dict()
     assert checkpoint.test_accuracy == pytest.approx(0.573)
     assert [c.path for c in imagenet.imported_checkpoints(tmp_path)] == [out]
+    assert imagenet.find_imported(3, 0.5, tmp_path).path == out
+    assert imagenet.find_imported(8, 0.5, tmp_path) is None
     # the saved weights reproduce the reference at 224 (megvii's own input size)
     model = load_checkpoint_model(checkpoint)
     rgb01 = np.random.default_rng(7).random((1, 224, 224, 3), dtype=np.float32)
