@@ -116,16 +116,23 @@ def _layer_rows(config: ShuffleNetConfig) -> list[_Row]:
     return rows
 
 
+def _records(rows) -> list[dict]:
+    """Rows as dicts with every column (stage/unit/part parsed from the names)."""
+    out = []
+    for r in rows:
+        parsed = parse_layer_name(r["name"])
+        out.append({**r, "stage": parsed.stage, "unit": parsed.unit, "part": parsed.part,
+                    "activations": _prod(r["output_shape"])})
+    return out
+
+
 def _frame(records: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(records)
-    parsed = [parse_layer_name(n) for n in df["name"]]
-    df["stage"] = [p.stage for p in parsed]
-    df["unit"] = pd.array([p.unit for p in parsed], dtype="Int64")
-    df["part"] = [p.part for p in parsed]
-    df["activations"] = [_prod(s) for s in df["output_shape"]]
+    data = {col: [r[col] for r in records] for col in COLUMNS}
+    df = pd.DataFrame(data, columns=COLUMNS)
+    df["unit"] = pd.array(data["unit"], dtype="Int64")
     for col in ("params", "non_trainable", "macs", "activations", "groups"):
         df[col] = df[col].astype("int64")
-    return df[COLUMNS]
+    return df
 
 
 def _prod(shape) -> int:
@@ -135,9 +142,21 @@ def _prod(shape) -> int:
     return n
 
 
+@lru_cache(maxsize=256)
+def _config_records(config: ShuffleNetConfig) -> tuple[dict, ...]:
+    # Pure Python and cached: totals and aggregates need no DataFrame (issue: <= 50 ms for all
+    # figures of one configuration, and sweeps over g compute five configurations).
+    return tuple(_records(vars(r).copy() for r in _layer_rows(config)))
+
+
+def layer_records(config: ShuffleNetConfig) -> tuple[dict, ...]:
+    """The rows of `cost_table` as plain dicts (cached; treat them as read-only)."""
+    return _config_records(config)
+
+
 @lru_cache(maxsize=64)
 def _cost_table_cached(config: ShuffleNetConfig) -> pd.DataFrame:
-    return _frame([dataclasses.asdict(r) for r in _layer_rows(config)])
+    return _frame(list(_config_records(config)))
 
 
 def cost_table(config: ShuffleNetConfig) -> pd.DataFrame:
@@ -153,50 +172,56 @@ def op_family(op: str) -> str:
     return OP_FAMILY.get(op, _FREE_FAMILY)
 
 
+_SUMMED = ("params", "macs", "activations")
+
+
+def _aggregate(config: ShuffleNetConfig, key) -> list[dict]:
+    groups: dict = {}
+    for r in _config_records(config):
+        k = key(r)
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = {"stage": r["stage"], "unit": r["unit"], **dict.fromkeys(_SUMMED, 0), "layers": 0}
+        for col in _SUMMED:
+            g[col] += r[col]
+        g["layers"] += 1
+        g["output_shape"] = r["output_shape"]
+    return list(groups.values())
+
+
 def unit_table(config: ShuffleNetConfig) -> pd.DataFrame:
-    """Per-unit sums (stem and classifier count as one 'unit' each)."""
-    df = cost_table(config)
-    df["unit"] = df["unit"].fillna(0)
-    out = (
-        df.groupby(["stage", "unit"], sort=False)
-        .agg(params=("params", "sum"), macs=("macs", "sum"), activations=("activations", "sum"),
-             output_shape=("output_shape", "last"), layers=("name", "count"))
-        .reset_index()
-    )
-    out["unit"] = out["unit"].astype("Int64").replace(0, pd.NA)
-    return out
+    """Per-unit sums (stem and classifier count as one 'unit' each, with unit <NA>)."""
+    rows = _aggregate(config, lambda r: (r["stage"], r["unit"]))
+    df = pd.DataFrame(rows, columns=["stage", "unit", *_SUMMED, "output_shape", "layers"])
+    df["unit"] = pd.array([r["unit"] for r in rows], dtype="Int64")
+    return df[["stage", "unit", "params", "macs", "activations", "output_shape", "layers"]]
 
 
 def stage_table(config: ShuffleNetConfig) -> pd.DataFrame:
     """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1."""
-    df = cost_table(config)
-    units = df.groupby("stage", sort=False)["unit"].max().fillna(0).astype(int)
-    agg = (
-        df.groupby("stage", sort=False)
-        .agg(output_shape=("output_shape", "last"), params=("params", "sum"), macs=("macs", "sum"),
-             activations=("activations", "sum"), layers=("name", "count"))
-        .reset_index()
-    )
-    agg.insert(2, "units", [int(units[s]) for s in agg["stage"]])
-    agg["channels"] = [shape[-1] for shape in agg["output_shape"]]
-    return agg
+    rows = _aggregate(config, lambda r: r["stage"])
+    units = dict(zip((f"stage{s}" for s in (2, 3, 4)), config.blocks))
+    for r in rows:
+        r["units"] = units.get(r["stage"], 0)
+        r["channels"] = r["output_shape"][-1]
+    cols = ["stage", "output_shape", "units", "params", "macs", "activations", "layers", "channels"]
+    return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)
+
+
+@lru_cache(maxsize=256)
+def _totals(config: ShuffleNetConfig) -> tuple:
+    recs = _config_records(config)
+    fc = sum(r["macs"] for r in recs if r["op"] == "fc")
+    total = sum(r["macs"] for r in recs)
+    return (("conv_macs", total - fc), ("fc_macs", fc), ("macs", total),
+            ("params", sum(r["params"] for r in recs)), ("non_trainable", sum(r["non_trainable"] for r in recs)),
+            ("activations", sum(r["activations"] for r in recs)), ("layers", len(recs)))
 
 
 def totals(config: ShuffleNetConfig) -> dict[str, int]:
     """conv_macs (paper Table 1's figure), fc_macs, macs (both), params, non_trainable,
     activations (sum of all layer outputs), layers (Keras layers without the input)."""
-    df = cost_table(config)
-    fc = int(df.loc[df["op"] == "fc", "macs"].sum())
-    total = int(df["macs"].sum())
-    return {
-        "conv_macs": total - fc,
-        "fc_macs": fc,
-        "macs": total,
-        "params": int(df["params"].sum()),
-        "non_trainable": int(df["non_trainable"].sum()),
-        "activations": int(df["activations"].sum()),
-        "layers": int(len(df)),
-    }
+    return dict(_totals(config))
 
 
 def model_bytes(config: ShuffleNetConfig, bytes_per_weight: int = 4) -> int:
@@ -258,7 +283,7 @@ def keras_cost_table(model) -> pd.DataFrame:
             "non_trainable": sum(_prod(w.shape) for w in layer.non_trainable_weights),
             "macs": macs,
         })
-    return _frame(records)
+    return _frame(_records(records))
 
 
 def _input_shape(layer):
@@ -266,3 +291,9 @@ def _input_shape(layer):
     if isinstance(inp, (list, tuple)):  # add / concat: report the branch, i.e. the last input
         inp = inp[-1]
     return inp.shape
+
+
+def clear_caches() -> None:
+    """Forget cached tables (for benchmarks that time a cold computation)."""
+    for cached in (_config_records, _cost_table_cached, _totals):
+        cached.cache_clear()

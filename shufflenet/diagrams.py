@@ -11,11 +11,11 @@ DOT source needs no binary; `to_svg` needs Graphviz's `dot` and says so when it 
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import graphviz
-import pandas as pd
 
-from .complexity import cost_table, stage_table
+from .complexity import layer_records, stage_table
 from .config import STAGES, ShuffleNetConfig
 from .plan import UnitSpec, stem_sizes, unit_specs
 
@@ -150,10 +150,9 @@ def _node_color(op: str) -> str:
 
 def layer_edges(config: ShuffleNetConfig) -> list[tuple[str, str]]:
     """Edges (from, to) of the layer graph of `build_model(config)`, from the config alone."""
-    df = cost_table(config)
     edges: list[tuple[str, str]] = []
     prev = "image"
-    for name, _unit in zip(df["name"], df["unit"]):
+    for name in (r["name"] for r in layer_records(config)):
         if name.endswith(("_shortcut_pad", "_shortcut_pool")):
             continue
         if name.endswith("_gconv1"):
@@ -173,18 +172,19 @@ def layer_edges(config: ShuffleNetConfig) -> list[tuple[str, str]]:
 def full_diagram(config: ShuffleNetConfig, stage: int | str | None = None) -> graphviz.Digraph:
     """Every layer, clustered by stage and unit; `stage` (2, 3, 4, "stem", "classifier")
     restricts it to one stage."""
-    df = cost_table(config)
+    rows = layer_records(config)
     if stage is not None:
         key = f"stage{stage}" if isinstance(stage, int) else str(stage)
         allowed = ["stem", *(f"stage{s}" for s in STAGES), "classifier"]
         if key not in allowed:
             raise ValueError(f"`stage` must be one of 2, 3, 4, 'stem', 'classifier'. Received: stage={stage!r}")
-        df = df[df["stage"] == key]
-    keep = set(df["name"])
+        rows = [r for r in rows if r["stage"] == key]
+    keep = {r["name"] for r in rows}
     g = _graph("full")
     clusters: dict[tuple, graphviz.Digraph] = {}
-    for row in df.itertuples():
-        key = (row.stage, None if pd.isna(row.unit) else int(row.unit))
+    for row in rows:
+        row = SimpleNamespace(**row)
+        key = (row.stage, row.unit)
         if key not in clusters:
             c = graphviz.Digraph(f"cluster_{row.stage}_{key[1] or 0}")
             label = row.stage if key[1] is None else f"{row.stage} unit {key[1]}"
