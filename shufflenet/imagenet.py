@@ -41,9 +41,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .config import ShuffleNetConfig
-from .layers import shuffle_permutation
 from .naming import layer_name
-from .plan import unit_specs
+from .plan import shuffle_permutation, unit_specs
 
 TASK = "imagenet"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"

@@ -481,3 +481,15 @@ def test_every_keras_weight_is_set(reference):
     with pytest.raises(WeightsImportError, match="stage4_unit3_bn3: checkpoint gives"):
         imagenet.set_model_weights(model, weights)
     keras.backend.clear_session()
+
+
+def test_module_imports_neither_tensorflow_nor_torch():
+    """The app can list imported checkpoints, preprocess and name classes without paying for
+    TensorFlow's or torch's import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, shufflenet.imagenet as m; m.class_names(); m.megvii_config(3, 1.0); "
+            "print(sorted(k for k in ('tensorflow', 'keras', 'torch') if k in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
