@@ -1,0 +1,216 @@
+"""Checkpoints: a folder with `manifest.json` (what was trained, how, how well) and
+`model.weights.h5` (Keras weights). Reading one validates the manifest and the weights file and
+explains every problem, including which configuration fields differ from a model's.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .config import ShuffleNetConfig
+
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "model.weights.h5"
+#: The checkpoints shipped with the repository (one per g; see assets/checkpoints/RESULTS.md).
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+
+#: Fields every manifest must have, with their JSON types.
+REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
+    "config": (dict,),
+    "class_names": (list,),
+    "task": (str,),
+    "dataset": (dict,),
+    "preprocessing": (dict,),
+    "epochs": (int,),
+    "test_accuracy": (int, float),
+    "training_seconds": (int, float),
+    "library_version": (str,),
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint (manifest or weights file) cannot be used; the message says why."""
+
+
+class ConfigMismatchError(CheckpointError):
+    """The checkpoint was trained for another configuration. `differences` lists
+    (field, checkpoint value, model value)."""
+
+    def __init__(self, differences: list[tuple[str, Any, Any]], source: str = "the checkpoint"):
+        self.differences = differences
+        detail = "; ".join(f"{f}: {a!r} in {source}, {b!r} in the model" for f, a, b in differences)
+        super().__init__(
+            f"The weights do not fit this configuration. {detail}. Choose the matching configuration "
+            f"(or weights trained for this one)."
+        )
+
+
+class Checkpoint(NamedTuple):
+    path: Path  # the folder
+    manifest: dict
+    config: ShuffleNetConfig
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / self.manifest.get("weights", WEIGHTS_NAME)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    @property
+    def test_accuracy(self) -> float:
+        return float(self.manifest["test_accuracy"])
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "a whole number", float: "a number"}
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+def validate_manifest(manifest: Any, source: str = "manifest") -> ShuffleNetConfig:
+    """Check a parsed manifest and return its configuration; raise `CheckpointError` otherwise."""
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{source} must hold a JSON object. Received: {type(manifest).__name__}.")
+    missing = [k for k in REQUIRED_FIELDS if k not in manifest]
+    if missing:
+        raise CheckpointError(
+            f"{source} lacks field(s) {', '.join(missing)}. A checkpoint manifest needs: "
+            f"{', '.join(REQUIRED_FIELDS)}."
+        )
+    for key, types in REQUIRED_FIELDS.items():
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise CheckpointError(
+                f"{source}: field {key!r} must be {_type_names(types)}. Received: {value!r}."
+            )
+    try:
+        config = ShuffleNetConfig.from_dict(manifest["config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{source}: field 'config' is not a valid configuration: {exc}") from None
+    names = manifest["class_names"]
+    if len(names) != config.num_classes or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(
+            f"{source}: 'class_names' must be {config.num_classes} strings (num_classes of its config). "
+            f"Received {len(names)} item(s)."
+        )
+    return config
+
+
+def parse_manifest(text: str | bytes, source: str = "manifest") -> tuple[dict, ShuffleNetConfig]:
+    """Parse and validate manifest text (e.g. an uploaded file)."""
+    try:
+        manifest = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{source} is not valid JSON ({exc}).") from None
+    return manifest, validate_manifest(manifest, source)
+
+
+def read_checkpoint(path: Path | str) -> Checkpoint:
+    """Read and validate the checkpoint at `path` (its folder or its manifest.json)."""
+    path = Path(path)
+    folder, manifest_path = (path.parent, path) if path.suffix == ".json" else (path, path / MANIFEST_NAME)
+    if not manifest_path.is_file():
+        raise CheckpointError(
+            f"No checkpoint at {path}: {manifest_path} does not exist. A checkpoint is a folder with "
+            f"{MANIFEST_NAME} and {WEIGHTS_NAME} (written by `python -m shufflenet train --out DIR`)."
+        )
+    try:
+        text = manifest_path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"Cannot read {manifest_path}: {exc}") from None
+    manifest, config = parse_manifest(text, str(manifest_path))
+    return Checkpoint(folder, manifest, config)
+
+
+def config_differences(checkpoint: ShuffleNetConfig, model: ShuffleNetConfig) -> list[tuple[str, Any, Any]]:
+    """(field, checkpoint value, model value) for every configuration field that differs."""
+    a, b = checkpoint.to_dict(), model.to_dict()
+    return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+
+
+def check_config(checkpoint: Checkpoint | ShuffleNetConfig, config: ShuffleNetConfig) -> None:
+    """Raise `ConfigMismatchError` naming each differing field when the configs differ."""
+    source = "the checkpoint"
+    if isinstance(checkpoint, Checkpoint):
+        source = f"checkpoint {checkpoint.path.name}"
+        checkpoint = checkpoint.config
+    differences = config_differences(checkpoint, config)
+    if differences:
+        raise ConfigMismatchError(differences, source)
+
+
+def load_weights(model, weights_path: Path | str) -> None:
+    """Load a `.weights.h5` file into `model`, turning h5py/Keras failures into `CheckpointError`."""
+    import h5py
+
+    weights_path = Path(weights_path)
+    if not weights_path.is_file():
+        raise CheckpointError(f"Weights file {weights_path} does not exist.")
+    if not h5py.is_hdf5(weights_path):
+        raise CheckpointError(
+            f"{weights_path} is not an HDF5 file; expected Keras weights saved with model.save_weights "
+            f"(a .weights.h5 file)."
+        )
+    try:
+        with h5py.File(weights_path, "r"):
+            pass
+    except OSError as exc:
+        raise CheckpointError(f"{weights_path} cannot be opened (truncated or damaged?): {exc}") from None
+    problem = None
+    with warnings.catch_warnings(record=True) as caught:
+        # Keras only warns about some mismatches (e.g. "Skipping nested container ..."), leaving
+        # layers freshly initialised: for us any warning while loading means the file does not fit.
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(weights_path)
+        except Exception as exc:  # Keras raises ValueError/KeyError/OSError depending on the defect
+            problem = str(exc).strip() or type(exc).__name__
+    mismatches = [w for w in caught if issubclass(w.category, UserWarning)]
+    if problem is None and mismatches:
+        problem = str(mismatches[0].message).strip()
+    if problem is not None:
+        raise CheckpointError(
+            f"{weights_path} does not fit model {model.name!r} (another architecture or a damaged file): "
+            f"{problem.splitlines()[0]}"
+        )
+
+
+def load_checkpoint_model(checkpoint: Checkpoint | Path | str, config: ShuffleNetConfig | None = None):
+    """Build the model of a checkpoint and load its weights.
+
+    When `config` is given it must equal the checkpoint's (else `ConfigMismatchError`)."""
+    from .model import build_model
+
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = read_checkpoint(checkpoint)
+    if config is not None:
+        check_config(checkpoint, config)
+    model = build_model(checkpoint.config)
+    load_weights(model, checkpoint.weights_path)
+    return model
+
+
+def shipped_checkpoints(root: Path | str | None = None) -> list[Checkpoint]:
+    """All valid checkpoints under `root` (default: assets/checkpoints), sorted by folder name."""
+    root = Path(root) if root is not None else SHIPPED_DIR
+    if not root.is_dir():
+        return []
+    found = []
+    for manifest in sorted(root.glob(f"*/{MANIFEST_NAME}")):
+        try:
+            found.append(read_checkpoint(manifest))
+        except CheckpointError:
+            continue
+    return found
+
+
+def find_shipped_checkpoint(config: ShuffleNetConfig, root: Path | str | None = None) -> Checkpoint | None:
+    """The shipped checkpoint trained for exactly `config`, or None."""
+    for checkpoint in shipped_checkpoints(root):
+        if checkpoint.config == config:
+            return checkpoint
+    return None
