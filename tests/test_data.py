@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -237,3 +238,29 @@ def test_image_folder_needs_two_classes(tmp_path):
         data.load_image_folder(tmp_path)
     with pytest.raises(FileNotFoundError):
         data.load_image_folder(tmp_path / "missing")
+
+
+# --- the shipped gallery ------------------------------------------------------------------------------
+GALLERY = Path(__file__).resolve().parent.parent / "assets" / "fashion_mnist"
+
+
+def test_gallery_has_two_images_per_class():
+    listing = json.loads((GALLERY / "labels.json").read_text())
+    assert listing["class_names"] == list(data.FASHION_MNIST_CLASSES)
+    labels = [item["label"] for item in listing["images"]]
+    assert sorted(labels) == sorted(list(range(10)) * 2)
+    for item in listing["images"]:
+        with Image.open(GALLERY / item["file"]) as im:
+            assert im.size == (28, 28) and im.mode == "L"
+        assert item["class_name"] == data.FASHION_MNIST_CLASSES[item["label"]]
+    assert "MIT" in (GALLERY / "README.md").read_text() and "Zalando" in (GALLERY / "README.md").read_text()
+
+
+@pytest.mark.skipif(not (data.DEBIAN_DIR / FILES["test_labels"]).is_file(),
+                    reason="Debian package dataset-fashion-mnist not installed")
+def test_gallery_matches_the_test_split():
+    test = data.read_fashion_mnist_folder(data.DEBIAN_DIR).test
+    for item in json.loads((GALLERY / "labels.json").read_text())["images"]:
+        with Image.open(GALLERY / item["file"]) as im:
+            np.testing.assert_array_equal(np.asarray(im), test.images[item["test_index"]])
+        assert test.labels[item["test_index"]] == item["label"]
