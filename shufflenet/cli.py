@@ -1,4 +1,4 @@
-"""Command line: `python -m shufflenet summary|diagram ...`.
+"""Command line: `python -m shufflenet summary|diagram|train|evaluate ...`.
 
 Bad arguments exit with code 2 and a one-line message on stderr.
 """
@@ -125,6 +125,90 @@ def _cmd_diagram(args) -> int:
     return 0
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr (a line per tenth of an epoch when not a terminal)."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.width = width
+        self._last = -1
+
+    def __call__(self, p) -> None:
+        tenth = (10 * p.batch) // p.batches
+        if not self.tty and tenth == self._last and p.batch != p.batches:
+            return
+        self._last = tenth
+        done = int(self.width * p.batch / p.batches)
+        eta = p.seconds / p.step * (p.steps - p.step)
+        line = (f"epoch {p.epoch}/{p.epochs} [{'=' * done}{'.' * (self.width - done)}] {p.batch}/{p.batches} "
+                f"loss {p.loss:.4f} acc {p.accuracy:.4f} {p.seconds:.0f}s eta {eta:.0f}s")
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if p.batch == p.batches else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _cmd_train(args) -> int:
+    config = config_from_args(args)
+    from . import data, training
+
+    try:
+        training.check_task_config(config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _set_threads(args.threads)
+    print(f"training {config.label} at {config.input_size}x{config.input_size}x{config.channels} on Fashion-MNIST "
+          f"for {args.epochs} epoch(s){f' on {args.limit} images' if args.limit else ''} -> {args.out}",
+          file=sys.stderr)
+    try:
+        result = training.train(config, args.epochs, limit=args.limit, out_dir=args.out, on_batch=_ProgressBar(),
+                                batch_size=args.batch_size, learning_rate=args.lr, eval_limit=args.eval_limit,
+                                data_dir=args.data, seed=args.seed)
+    except (data.DatasetNotFoundError, data.BadDatasetFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    m = result.manifest
+    print(f"test accuracy {m['test_accuracy']:.4f} on {m['test_images']} images; "
+          f"trained in {m['training_seconds']:.0f} s; saved {result.out_dir}", file=sys.stderr)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from . import checkpoints, data, training
+
+    _set_threads(args.threads)
+    try:
+        result = training.evaluate(args.dir, limit=args.limit, data_dir=args.data)
+    except (checkpoints.CheckpointError, data.DatasetNotFoundError, data.BadDatasetFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(result))
+    else:
+        print(f"accuracy {result['accuracy']:.4f} on {result['n']} Fashion-MNIST test images")
+    return 0
+
+
 def _cmd_import_weights(args) -> int:
     from . import imagenet
     from .checkpoints import read_checkpoint
@@ -158,6 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, choices=(1, 2), default=1, help="unit of the micro view")
     p.add_argument("--format", choices=("dot", "svg"), default="dot")
     p.set_defaults(func=_cmd_diagram)
+
+    p = sub.add_parser("train", help="train on Fashion-MNIST and save a checkpoint")
+    p.add_argument("--task", choices=("fashion-mnist",), required=True)
+    add_config_arguments(p)
+    p.add_argument("--epochs", type=_positive, required=True)
+    p.add_argument("--limit", type=_positive, default=None, help="train on the first N training images only")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--batch-size", type=_positive, default=256)
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam's initial learning rate (cosine decay)")
+    p.add_argument("--eval-limit", type=_positive, default=None, help="test on the first N test images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive, default=None, help="TensorFlow CPU threads (default: all)")
+    p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on Fashion-MNIST")
+    p.add_argument("dir", help="checkpoint folder (manifest.json + model.weights.h5)")
+    p.add_argument("--limit", type=_positive, default=None, help="the first N test images only")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--threads", type=_positive, default=None, help="TensorFlow CPU threads (default: all)")
+    p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("import-weights", help="import megvii's official ImageNet checkpoint (PyTorch)")
     p.add_argument("checkpoint", help="megvii's ShuffleNetV1 .pth.tar / .pth file (reading it needs torch)")
