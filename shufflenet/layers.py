@@ -78,8 +78,10 @@ class GroupConv1x1(keras.layers.Layer):
     The input's C channels are split into g consecutive groups; group j's outputs see only
     group j's inputs. The kernel has shape (g, C/g, F/g): C*F/g parameters, as the paper counts.
 
-    Computed as one batched matrix product (einsum) instead of `Conv2D(groups=g)`, whose
-    CPU kernel in TensorFlow is several times slower (see bench/group_conv.py).
+    Computed as one batched matrix product (einsum) at inference and as one MatMul per group
+    when training, instead of `Conv2D(groups=g)`, whose CPU kernels in TensorFlow are several
+    times slower (bench/group_conv.py, bench/perf_targets.py). Both paths compute the same
+    function (tests/test_layers.py).
 
     For inference graphs (`shufflenet.optimize`): `use_bias` adds a bias (a folded BN), and
     `shuffle_output=True` writes the result directly in the paper's shuffled channel order,
@@ -129,11 +131,13 @@ class GroupConv1x1(keras.layers.Layer):
 
         return init
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
+        h, w = _spatial(inputs)
         if self.groups == 1:
             y = ops.matmul(inputs, self.kernel[0])
+        elif training:
+            y = self._per_group_matmuls(inputs, h, w)
         else:
-            h, w = _spatial(inputs)
             channels = inputs.shape[-1]
             x = ops.reshape(inputs, (-1, h, w, self.groups, channels // self.groups))
             out = "bhwog" if self.shuffle_output else "bhwgo"
@@ -142,6 +146,17 @@ class GroupConv1x1(keras.layers.Layer):
         if self.bias is not None:
             y = y + self.bias
         return y
+
+    def _per_group_matmuls(self, inputs, h, w):
+        # Training: TensorFlow's Einsum gradient kernels are several times slower on CPU than
+        # plain MatMuls of the same size (bench/perf_targets.py), so split the channels and run
+        # one MatMul per group. Same function as the einsum path (tested).
+        x = ops.reshape(inputs, (-1, inputs.shape[-1]))
+        parts = ops.split(x, self.groups, axis=-1)
+        ys = [ops.matmul(p, self.kernel[j]) for j, p in enumerate(parts)]
+        # stacking on the last axis writes (n, g): the paper's shuffled order
+        y = ops.stack(ys, axis=-1) if self.shuffle_output else ops.concatenate(ys, axis=-1)
+        return ops.reshape(y, (-1, h, w, self.filters))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)

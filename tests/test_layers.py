@@ -93,3 +93,20 @@ def test_transposed_layout_is_the_inverse_permutation(c, g):
     np.testing.assert_array_equal(paper[transposed], np.arange(c))
     x = np.random.default_rng(4).normal(size=(1, 2, 2, c)).astype("float32")
     np.testing.assert_array_equal(np.asarray(ChannelShuffle(g, layout="transposed")(x)), x[..., transposed])
+
+
+@pytest.mark.parametrize("shuffle_output", [False, True])
+@pytest.mark.parametrize("g", [2, 3, 8])
+def test_training_and_inference_paths_agree(g, shuffle_output):
+    x = np.random.default_rng(5).normal(size=(2, 3, 3, 8 * g)).astype("float32")
+    layer = GroupConv1x1(4 * g, groups=g, use_bias=True, shuffle_output=shuffle_output)
+    layer.build(x.shape)
+    layer.bias.assign(np.arange(4 * g, dtype="float32"))
+    infer, train = np.asarray(layer(x, training=False)), np.asarray(layer(x, training=True))
+    np.testing.assert_allclose(train, infer, rtol=1e-5, atol=1e-5)
+    if shuffle_output:
+        plain = GroupConv1x1(4 * g, groups=g)
+        plain.build(x.shape)
+        plain.kernel.assign(layer.kernel)
+        expected = np.asarray(plain(x))[..., shuffle_permutation(4 * g, g)] + layer.bias.numpy()
+        np.testing.assert_allclose(infer, expected, rtol=1e-5, atol=1e-5)
