@@ -20,6 +20,7 @@ import pandas as pd
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import ShuffleNetConfig
+from .data import FASHION_MNIST_CLASSES
 
 #: File extensions accepted for uploads, and the Pillow formats behind them (MPO is the
 #: multi-picture JPEG many phone cameras write).
@@ -32,12 +33,6 @@ MAX_PIXELS = 50_000_000
 
 #: The standard ImageNet evaluation crop: resize the short side to 256, keep the central 224.
 IMAGENET_CROP_FRACTION = 0.875
-
-#: Fashion-MNIST's ten classes, in label order (Xiao et al. 2017).
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)
 
 #: Photos bundled with scikit-image (available offline): function name -> caption.
 SAMPLE_IMAGES = {
