@@ -1,4 +1,4 @@
-"""Command line: `python -m shufflenet summary|diagram|train|evaluate ...`.
+"""Command line: `python -m shufflenet summary|diagram|train|evaluate|bench ...`.
 
 Bad arguments exit with code 2 and a one-line message on stderr.
 """
@@ -226,6 +226,103 @@ def _cmd_import_weights(args) -> int:
     return 0
 
 
+def _json_value(v):
+    """A DataFrame cell as plain JSON: NaN -> null, whole floats of integer columns -> int."""
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if hasattr(v, "item"):  # numpy scalar
+        v = v.item()
+    return v
+
+
+def bench_dict(df, config: ShuffleNetConfig, repeats: int) -> dict:
+    """The JSON contract of `bench --format json`: the rows of `benchmark.latency_sweep`, and for
+    every runtime setting the actual vs theoretical (MACs) speedup of each model over the first
+    g of the sweep and over MobileNet 0.5."""
+    import os
+
+    from .benchmark import MOBILENET_LABEL, speedup
+
+    rows = []
+    for record in df.to_dict(orient="records"):
+        row = {k: _json_value(v) for k, v in record.items()}
+        for k in ("groups", "threads", "macs", "conv_macs", "params", "batch", "runs"):
+            if row.get(k) is not None:
+                row[k] = int(row[k])
+        rows.append(row)
+    speedups = []
+    models = list(dict.fromkeys(df["model"]))
+    baselines = [m for m in (models[0], MOBILENET_LABEL) if m in models]
+    settings = df[["runtime", "threads"]].drop_duplicates().itertuples(index=False)
+    for runtime, threads in settings:
+        threads = None if threads is None or threads != threads else int(threads)  # NaN for tensorflow
+        for base in baselines:
+            for model in models:
+                if model == base:
+                    continue
+                s = speedup(df, base, model, runtime=runtime, threads=threads)
+                speedups.append({"runtime": runtime, "threads": threads, "baseline": base, "model": model,
+                                 "theoretical": round(float(s["theoretical"]), 3),
+                                 "actual": round(float(s["actual"]), 3)})
+    return {"config": config.to_dict(), "batch": int(df["batch"].iloc[0]), "repeats": repeats,
+            "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
+            "rows": rows, "speedups": speedups}
+
+
+def bench_text(result: dict) -> str:
+    """The measurements as two aligned tables (latency per model and runtime; speedups)."""
+
+    def table(rows: list[tuple[str, ...]], right_from: int) -> list[str]:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out = []
+        for k, r in enumerate(rows):
+            out.append("  ".join(v.rjust(w) if j >= right_from else v.ljust(w)
+                                 for j, (v, w) in enumerate(zip(r, widths))).rstrip())
+            if k == 0:
+                out.append("  ".join("-" * w for w in widths))
+        return out
+
+    def setting(runtime, threads):
+        return runtime if threads is None else f"{runtime} ({threads} thr)"
+
+    lines = [f"batch {result['batch']}, {result['repeats']} timed runs each (round-robin), "
+             f"{result['machine']['cpus']} CPUs, load {result['machine']['load_average']}"]
+    rows = [("model", "runtime", "MACs", "median ms", "p10 ms", "p90 ms")]
+    for r in result["rows"]:
+        rows.append((r["model"], setting(r["runtime"], r["threads"]), f"{r['macs'] / 1e6:.1f} M",
+                     f"{r['median_ms']:.2f}", f"{r['p10_ms']:.2f}", f"{r['p90_ms']:.2f}"))
+    lines += table(rows, 2)
+    if result["speedups"]:
+        lines += ["", "Speedup of model over baseline: theoretical (MACs) vs actual (latency)"]
+        rows = [("runtime", "baseline", "model", "theoretical", "actual")]
+        for s in result["speedups"]:
+            rows.append((setting(s["runtime"], s["threads"]), s["baseline"], s["model"],
+                         f"{s['theoretical']:.2f}x", f"{s['actual']:.2f}x"))
+        lines += table(rows, 3)
+    return "\n".join(lines)
+
+
+def _cmd_bench(args) -> int:
+    config = config_from_args(args)
+    from . import benchmark
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+    try:
+        df = benchmark.latency_sweep(config, groups=args.groups_list, batch=args.batch, runtimes=args.runtimes,
+                                     threads=args.tflite_threads, repeats=args.repeats,
+                                     include_mobilenet=not args.no_mobilenet, progress=progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = bench_dict(df, config, args.repeats)
+    print(json.dumps(result) if args.format == "json" else bench_text(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m shufflenet", description="ShuffleNet v1 explorer tools")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -264,6 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive, default=None, help="TensorFlow CPU threads (default: all)")
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("bench", help="measured latency vs MACs over g, TensorFlow and TFLite (paper Table 8)")
+    add_config_arguments(p)
+    p.add_argument("--groups-list", type=int, nargs="+", choices=ALLOWED_GROUPS, default=list(ALLOWED_GROUPS),
+                   metavar="G", help=f"the g to measure, each one of {ALLOWED_GROUPS} (default: all)")
+    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("--repeats", type=_positive, default=20, help="timed runs per model and runtime (default 20)")
+    p.add_argument("--runtimes", nargs="+", choices=("tensorflow", "tflite"), default=["tensorflow", "tflite"])
+    p.add_argument("--tflite-threads", type=_positive, nargs="+", default=[1, 2], metavar="N",
+                   help="TFLite interpreter threads to measure (default 1 2)")
+    p.add_argument("--no-mobilenet", action="store_true", help="leave out the MobileNet 0.5 reference")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("import-weights", help="import megvii's official ImageNet checkpoint (PyTorch)")
     p.add_argument("checkpoint", help="megvii's ShuffleNetV1 .pth.tar / .pth file (reading it needs torch)")

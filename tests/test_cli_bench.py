@@ -1,0 +1,58 @@
+"""`python -m shufflenet bench`: the JSON contract on a tiny network (32x32, one unit per stage,
+2 timed runs, TensorFlow only), the table layout, and bad arguments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shufflenet.cli import bench_text, main
+
+TINY = ["--input-size", "32", "--blocks", "1", "1", "1", "--repeats", "2", "--groups-list", "1", "3",
+        "--runtimes", "tensorflow", "--quiet"]
+
+
+def test_bench_json_rows_and_speedups(capsys):
+    assert main(["bench", *TINY, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["input_size"] == 32 and out["batch"] == 1 and out["repeats"] == 2
+    models = [r["model"] for r in out["rows"]]
+    assert models == ["ShuffleNet 1x (g=1)", "ShuffleNet 1x (g=3)", "MobileNet 0.5 (Keras)"]
+    for row in out["rows"]:
+        assert row["runtime"] == "tensorflow" and row["threads"] is None and row["runs"] == 2
+        assert 0 < row["p10_ms"] <= row["median_ms"] <= row["p90_ms"]
+        assert isinstance(row["macs"], int) and row["macs"] > row["conv_macs"] > 0
+    assert [r["groups"] for r in out["rows"]] == [1, 3, None]
+    pairs = {(s["baseline"], s["model"]): s for s in out["speedups"]}
+    g1, g3, mb = models
+    assert set(pairs) == {(g1, g3), (g1, mb), (mb, g1), (mb, g3)}
+    rows = {r["model"]: r for r in out["rows"]}
+    s = pairs[(g1, g3)]
+    assert s["theoretical"] == pytest.approx(rows[g1]["macs"] / rows[g3]["macs"], abs=1e-3)
+    assert s["actual"] == pytest.approx(rows[g1]["median_ms"] / rows[g3]["median_ms"], abs=1e-3)
+
+
+def test_bench_table_layout():
+    result = {
+        "batch": 1, "repeats": 5, "machine": {"cpus": 2, "load_average": [1.0, 1.0, 1.0]},
+        "rows": [
+            {"model": "ShuffleNet 1x (g=1)", "runtime": "tflite", "threads": 2, "macs": 143_000_000,
+             "median_ms": 4.0, "p10_ms": 3.9, "p90_ms": 4.2},
+            {"model": "ShuffleNet 1x (g=3)", "runtime": "tensorflow", "threads": None, "macs": 137_000_000,
+             "median_ms": 5.0, "p10_ms": 4.9, "p90_ms": 5.5},
+        ],
+        "speedups": [{"runtime": "tflite", "threads": 2, "baseline": "ShuffleNet 1x (g=1)",
+                      "model": "ShuffleNet 1x (g=3)", "theoretical": 1.04, "actual": 0.8}],
+    }
+    text = bench_text(result)
+    assert "tflite (2 thr)" in text and "143.0 M" in text and "4.00" in text
+    assert "1.04x" in text and "0.80x" in text
+
+
+@pytest.mark.parametrize("argv", [["--groups-list", "5"], ["--runtimes", "onnx"], ["--repeats", "0"]])
+def test_bench_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", *argv])
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
