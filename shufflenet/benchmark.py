@@ -236,3 +236,44 @@ def speedup(df, a: str, b: str, runtime: str = "tensorflow", threads: int | None
         sel = sel[sel["threads"] == threads]
     ra, rb = sel[sel["model"] == a].iloc[0], sel[sel["model"] == b].iloc[0]
     return {"theoretical": ra["macs"] / rb["macs"], "actual": ra["median_ms"] / rb["median_ms"]}
+
+
+def setting_label(runtime: str, threads) -> str:
+    """'TensorFlow', 'TFLite, 1 thread', 'TFLite, 2 threads' (threads is None/NaN for TensorFlow)."""
+    if runtime == "tensorflow":
+        return "TensorFlow"
+    n = int(threads)
+    return f"TFLite, {n} thread{'s' if n != 1 else ''}"
+
+
+def settings(df) -> dict[str, tuple[str, int | None]]:
+    """The runtime settings measured in a sweep: label -> (runtime, threads), in measured order."""
+    out: dict[str, tuple[str, int | None]] = {}
+    for runtime, threads in df[["runtime", "threads"]].itertuples(index=False):
+        n = None if runtime == "tensorflow" else int(threads)
+        out.setdefault(setting_label(runtime, n), (runtime, n))
+    return out
+
+
+def latency_table(df):
+    """One row per model (MACs, params) and one median-latency column (ms) per runtime setting."""
+    labels = [setting_label(r, t) for r, t in df[["runtime", "threads"]].itertuples(index=False)]
+    wide = df.assign(setting=labels).pivot_table(index="model", columns="setting", values="median_ms", sort=False)
+    wide.columns = [f"{c} ms" for c in wide.columns]
+    info = df.drop_duplicates("model").set_index("model")[["groups", "macs", "conv_macs", "params"]]
+    return info.join(wide).reset_index().astype({"groups": "Int64", "macs": "int64", "conv_macs": "int64",
+                                                 "params": "int64"})
+
+
+def speedup_table(df, a: str, b: str):
+    """Actual vs theoretical speedup of model `b` over model `a` in every runtime setting, and
+    the share of the theoretical speedup that is real (actual / theoretical)."""
+    import pandas as pd
+
+    rows = []
+    for label, (runtime, threads) in settings(df).items():
+        s = speedup(df, a, b, runtime=runtime, threads=threads)
+        rows.append({"setting": label, "theoretical": round(float(s["theoretical"]), 3),
+                     "actual": round(float(s["actual"]), 3),
+                     "actual / theoretical": round(float(s["actual"] / s["theoretical"]), 3)})
+    return pd.DataFrame(rows)
