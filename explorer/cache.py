@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -214,3 +215,60 @@ def sample_batch(name: str, config: ShuffleNetConfig) -> np.ndarray:
 @st.cache_data(max_entries=32)
 def upload_batch(data: bytes, name: str, config: ShuffleNetConfig) -> np.ndarray:
     return inference.preprocess(inference.decode_image(data, name=name), config)
+
+
+# --- latency lab and downloads ----------------------------------------------------------------
+
+_LATENCY: OrderedDict = OrderedDict()  # key -> DataFrame; shared by sessions, the oldest dropped
+LATENCY_MAX_ENTRIES = 16
+_LATENCY_STORE = threading.Lock()
+_MEASURING = threading.Lock()  # one measurement at a time: two at once would time each other
+
+
+def latency_key(config: ShuffleNetConfig, groups, runtimes, threads, repeats: int, include_mobilenet: bool) -> tuple:
+    """What a measured sweep depends on; not the current g (the sweep covers every g)."""
+    return (analysis.with_groups(config, _SWEEP_KEY_GROUPS), tuple(groups), tuple(runtimes), tuple(threads),
+            int(repeats), bool(include_mobilenet))
+
+
+def measured_latency(key: tuple) -> pd.DataFrame | None:
+    """The sweep measured earlier for `key` (a copy), or None."""
+    with _LATENCY_STORE:
+        df = _LATENCY.get(key)
+        if df is not None:
+            _LATENCY.move_to_end(key)
+    return None if df is None else df.copy()
+
+
+def measure_latency(key: tuple, progress) -> pd.DataFrame | None:
+    """Run the sweep of `key` now (long: builds, converts, times) and keep it; None when another
+    session is measuring (the caller says so and offers to try again)."""
+    from shufflenet import benchmark
+
+    if not _MEASURING.acquire(blocking=False):
+        return None
+    try:
+        config, groups, runtimes, threads, repeats, include_mobilenet = key
+        BUILDS["latency_sweep"] += 1
+        df = benchmark.latency_sweep(config, groups=groups, runtimes=runtimes, threads=threads, repeats=repeats,
+                                     include_mobilenet=include_mobilenet, progress=progress)
+    finally:
+        _MEASURING.release()
+    with _LATENCY_STORE:
+        _LATENCY[key] = df
+        while len(_LATENCY) > LATENCY_MAX_ENTRIES:
+            _LATENCY.popitem(last=False)
+    return df.copy()
+
+
+def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
+    """The app's Keras model of `config` as a `.keras` or `.tflite` file.
+
+    Not cached: it runs only when someone clicks a deferred download, outside a script run."""
+    from shufflenet import export
+
+    if kind == "keras":
+        return export.keras_bytes(model(config))
+    if kind == "tflite":
+        return export.tflite_bytes(model(config), config)
+    raise ValueError(f"Unknown model file kind {kind!r}: use 'keras' or 'tflite'.")

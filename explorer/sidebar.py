@@ -40,6 +40,7 @@ VIEWS = {
     "Channel shuffle": "shuffle",
     "Compare": "compare",
     "Predictions": "predictions",
+    "Latency": "latency",
 }
 VIEW_BY_SLUG = {slug: name for name, slug in VIEWS.items()}
 

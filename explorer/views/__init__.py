@@ -1,6 +1,6 @@
 """One module per view; each has `render(selection)`."""
 
-from . import architecture, compare, complexity, overview, predictions, shuffle
+from . import architecture, compare, complexity, latency, overview, predictions, shuffle
 
 #: View name (as in the sidebar) -> module.
 VIEW_MODULES = {
@@ -10,4 +10,5 @@ VIEW_MODULES = {
     "Channel shuffle": shuffle,
     "Compare": compare,
     "Predictions": predictions,
+    "Latency": latency,
 }

@@ -1,0 +1,120 @@
+"""Latency: measured inference time against MACs over g, in TensorFlow and TFLite, with
+MobileNet 0.5 as the paper's reference point; downloads of this network as .keras and .tflite."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from shufflenet import ALLOWED_GROUPS
+from shufflenet.benchmark import MOBILENET_LABEL, MOBILENET_PAPER_MFLOPS, latency_table, settings, speedup_table
+from shufflenet.export import file_stem
+
+from .. import cache, figures
+from .. import format as fmt
+from ..sidebar import Selection
+
+# What one measurement covers (module-level so tests can make it small).
+GROUPS = ALLOWED_GROUPS
+RUNTIMES = ("tensorflow", "tflite")
+THREADS = (1, 2)
+REPEATS = 15
+
+LESSON = (
+    "**The paper's lesson (Sec. 4.5, Table 8): MACs are not latency.** On an ARM phone every 4× cut in "
+    "theoretical complexity gave only about 2.6× actual speedup, and g = 3 was the best trade-off although "
+    "g = 4 and g = 8 have about the same MACs: memory access and other overheads (the shuffle, the depthwise "
+    "convs, the wider activations of more groups) do not shrink with the MACs. The points below measure the "
+    "same thing on this server."
+)
+HOW = (
+    "Batch 1, on this server's CPU. **TensorFlow**: the BN-folded inference graph inside one compiled "
+    "`tf.function`. **TFLite**: the same network converted (native grouped convs, run by XNNPACK) with 1 and 2 "
+    "interpreter threads. Each model is warmed up, then timed {repeats} times, all models round-robin so that "
+    "load on the machine moves them together; dots are medians, whiskers the 10th-90th percentiles. "
+    "Weights are random: latency does not depend on them."
+)
+
+
+def _measure(key) -> None:
+    bar = st.progress(0.0, text="Starting the measurement...")
+    try:
+        df = cache.measure_latency(key, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    except Exception as exc:  # a failed conversion or run: say so, keep the page usable
+        bar.empty()
+        st.error(f"The measurement failed ({type(exc).__name__}: {exc}). Try a smaller network or measure again.")
+        return
+    bar.empty()
+    if df is None:
+        st.warning("Another measurement is running on this server (two at once would slow each other down). "
+                   "Try again in a minute.")
+
+
+def _results(df, config) -> None:
+    st.plotly_chart(
+        figures.latency_vs_macs(df, config.groups, MOBILENET_LABEL,
+                                f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"),
+        key="lat_chart")
+    table = latency_table(df)
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={**fmt.number_columns(table, skip=("groups",)),
+                                **{c: st.column_config.NumberColumn(format="%.2f") for c in table.columns
+                                   if c.endswith(" ms")}})
+    st.caption(f"MobileNet 0.5 is Keras's `MobileNet(alpha=0.5, weights=None)`; the paper's Table 5 counts "
+               f"{MOBILENET_PAPER_MFLOPS} MFLOPs (multiply-adds) for it at 224×224.")
+    st.download_button("Download the measurements as CSV", df.to_csv(index=False), on_click="ignore",
+                       file_name=f"{file_stem(config)}_latency.csv", mime="text/csv", key="lat_csv")
+
+    st.subheader("Actual vs theoretical speedup")
+    models = list(dict.fromkeys(df["model"]))
+    current = [m for m in models if m == config.label]
+    cols = st.columns(3)
+    a = cols[0].selectbox("A (baseline)", models, index=0, key=f"lat_a_{config.scale:g}")
+    b = cols[1].selectbox("B", models, index=models.index(current[0]) if current and current[0] != a else
+                          min(1, len(models) - 1), key=f"lat_b_{config.scale:g}")
+    setting = cols[2].selectbox("Runtime", list(settings(df)), key="lat_setting")
+    row = speedup_table(df, a, b).set_index("setting").loc[setting]
+    left, right = st.columns(2)
+    left.metric("Theoretical speedup of B over A (MACs)", f"{row['theoretical']:.2f}×")
+    right.metric(f"Actual speedup of B over A ({setting})", f"{row['actual']:.2f}×",
+                 help="Latency of A / latency of B, medians of the same round-robin run.")
+    st.caption(f"Above 1× B is faster (or cheaper) than A. Here B gets {row['actual / theoretical']:.0%} of the "
+               "speedup its MACs promise." if a != b else "Choose two different models.")
+    st.dataframe(speedup_table(df, a, b), hide_index=True, width="stretch")
+
+
+def _downloads(config) -> None:
+    st.subheader("Download this network")
+    st.markdown(f"The Keras model of {config.label} ({config.input_size}×{config.input_size}×{config.channels}, "
+                "the app's random weights) is made into a file when you click: a `.keras` file, which "
+                "`keras.saving.load_model(path, safe_mode=True)` reloads, or a `.tflite` file of its BN-folded "
+                "inference graph (about 10 s to convert at 224×224).")
+    cols = st.columns(2)
+    stem = file_stem(config)
+    cols[0].download_button("Download .keras", lambda: cache.model_file(config, "keras"), file_name=f"{stem}.keras",
+                            mime="application/zip", on_click="ignore", key="dl_keras")
+    cols[1].download_button("Download .tflite", lambda: cache.model_file(config, "tflite"),
+                            file_name=f"{stem}.tflite", mime="application/octet-stream", on_click="ignore",
+                            key="dl_tflite")
+    st.caption("The cost tables download as CSV from the Complexity view.")
+
+
+def render(selection: Selection) -> None:
+    config = selection.config
+    st.markdown(LESSON)
+    include_mobilenet = config.channels == 3
+    key = cache.latency_key(config, GROUPS, RUNTIMES, THREADS, REPEATS, include_mobilenet)
+    df = cache.measured_latency(key)
+    st.subheader(f"Sweep over g = {', '.join(map(str, GROUPS))} at {config.scale:g}x, units "
+                 f"{'/'.join(map(str, config.blocks))}, {config.input_size}×{config.input_size}×{config.channels}")
+    st.caption(HOW.format(repeats=REPEATS) + ("" if include_mobilenet else
+               " MobileNet 0.5 is left out: it needs a 3-channel input."))
+    if st.button("Measure again" if df is not None else "Measure latency", type="primary", key="lat_measure"):
+        _measure(key)
+        df = cache.measured_latency(key)
+    if df is None:
+        st.info("Not measured yet for this scale, units and input. Measuring builds every g"
+                f"{' and MobileNet 0.5' if include_mobilenet else ''}, converts each to TFLite (about 10 s each "
+                "at 224×224) and times them: a minute or two on this server.")
+    else:
+        _results(df, config)
+    _downloads(config)

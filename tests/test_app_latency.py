@@ -1,0 +1,94 @@
+"""The Latency view through `AppTest`: nothing is measured until the button is pressed; then the
+chart, the table and the speedups appear, and the result is kept for the configuration (changing
+g reuses it). A tiny network (32x32, one unit per stage), g = 1 and 3, TensorFlow only, 2 runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from explorer import cache  # noqa: E402
+from explorer.views import latency  # noqa: E402
+
+APP = str(ROOT / "explorer" / "app.py")
+TINY = {"view": "latency", "size": "32", "blocks": "1,1,1", "scale": "0.5"}
+
+
+@pytest.fixture
+def small_sweep(monkeypatch):
+    monkeypatch.setattr(latency, "GROUPS", (1, 3))
+    monkeypatch.setattr(latency, "RUNTIMES", ("tensorflow",))
+    monkeypatch.setattr(latency, "THREADS", ())
+    monkeypatch.setattr(latency, "REPEATS", 2)
+
+
+def make_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update(query)
+    return at.run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
+    at = make_app(**TINY)
+    no_exception(at)
+    assert at.title[0].value.endswith("Latency")
+    assert any("Table 8" in m.value for m in at.markdown)
+    assert any("Not measured yet" in i.value for i in at.info)
+    assert not list(at.get("plotly_chart"))
+    assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .tflite"]
+
+    sweeps = cache.BUILDS["latency_sweep"]
+    at.button(key="lat_measure").click().run()
+    no_exception(at)
+    assert cache.BUILDS["latency_sweep"] == sweeps + 1
+    (chart,) = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    names = [t["name"] for t in spec["data"]]
+    assert names == ["TensorFlow", "TensorFlow · MobileNet 0.5 (Keras)"]
+    assert [t["text"] for t in spec["data"]] == [["g=1", "g=3"], ["MobileNet 0.5 (Keras)"]]
+    table = next(df.value for df in at.dataframe if "TensorFlow ms" in df.value.columns)
+    assert table["model"].tolist() == ["ShuffleNet 0.5x (g=1)", "ShuffleNet 0.5x (g=3)", "MobileNet 0.5 (Keras)"]
+    assert (table["TensorFlow ms"] > 0).all()
+    labels = [m.label for m in at.metric]
+    assert "Theoretical speedup of B over A (MACs)" in labels
+    assert at.selectbox(key="lat_a_0.5").value == "ShuffleNet 0.5x (g=1)"
+    assert at.selectbox(key="lat_b_0.5").value == "ShuffleNet 0.5x (g=3)"  # the current g
+    speedups = next(df.value for df in at.dataframe if "actual / theoretical" in df.value.columns)
+    assert speedups["setting"].tolist() == ["TensorFlow"]
+
+    # Another g: the same sweep, not measured again; the chart marks the new g.
+    at.selectbox(key="groups").set_value(1).run()
+    no_exception(at)
+    assert cache.BUILDS["latency_sweep"] == sweeps + 1
+    assert len(list(at.get("plotly_chart"))) == 1
+    assert at.button(key="lat_measure").label == "Measure again"
+    at.selectbox(key="lat_b_0.5").set_value("MobileNet 0.5 (Keras)").run()
+    no_exception(at)
+    theoretical = next(m.value for m in at.metric if m.label.startswith("Theoretical"))
+    assert theoretical.endswith("×") and float(theoretical[:-1]) < 1  # MobileNet has more MACs
+
+    # A different width is a different network: not measured yet.
+    at.slider(key="scale").set_value(1.0).run()
+    assert any("Not measured yet" in i.value for i in at.info)
+
+
+def test_fashion_mnist_leaves_mobilenet_out(small_sweep):
+    at = make_app(view="latency", task="fashion-mnist", blocks="1,1,1", scale="0.5")
+    no_exception(at)
+    assert any("needs a 3-channel input" in c.value for c in at.caption)
