@@ -272,3 +272,42 @@ def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
     if kind == "tflite":
         return export.tflite_bytes(model(config), config)
     raise ValueError(f"Unknown model file kind {kind!r}: use 'keras' or 'tflite'.")
+
+
+# --- trained weights (Predictions) ----------------------------------------------------------
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint...")
+def checkpoint_predictor(path: str) -> inference.Predictor:
+    """A shipped or imported checkpoint, loaded once per server and shared (read-only)."""
+    from shufflenet.checkpoints import load_checkpoint_model
+
+    BUILDS["checkpoint"] += 1
+    return inference.Predictor(load_checkpoint_model(path))
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the uploaded weights...")
+def uploaded_predictor(weights_data: bytes, manifest_data: bytes, config: ShuffleNetConfig, weights_name: str,
+                       manifest_name: str) -> tuple[inference.Predictor, dict]:
+    """Uploaded weights (CheckpointError for a bad pair; errors are not cached)."""
+    from shufflenet.weights import load_uploaded
+
+    model, manifest = load_uploaded(weights_data, manifest_data, config, weights_name, manifest_name)
+    return inference.Predictor(model), manifest
+
+
+@st.cache_data(max_entries=1)
+def fashion_gallery():
+    from shufflenet.weights import fashion_gallery
+
+    return fashion_gallery()
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring a test batch...")
+def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetConfig, n: int) -> float:
+    """Top-1 accuracy on the first `n` Fashion-MNIST test images (`key` names the weights)."""
+    from shufflenet import data
+    from shufflenet.weights import fashion_test_batch
+
+    images, labels = fashion_test_batch(n)
+    probs = _predictor(data.preprocess(images, config))
+    return float((probs.argmax(-1) == labels).mean())

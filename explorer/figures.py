@@ -179,3 +179,16 @@ def latency_vs_macs(df: pd.DataFrame, current: int, reference: str, reference_no
     fig.update_xaxes(title="MACs (FC included)", tickformat="~s")
     fig.update_yaxes(title="latency, batch 1 (ms, median)", rangemode="tozero")
     return _layout(fig, "Measured latency vs MACs", height=460)
+
+
+def training_curves(progress) -> go.Figure:
+    """Live loss and accuracy per training step (`shufflenet.training.BatchProgress` records)."""
+    steps = [p.step for p in progress]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=steps, y=[p.loss for p in progress], name="loss", line_color=A_COLOR), secondary_y=False)
+    fig.add_trace(go.Scatter(x=steps, y=[p.accuracy for p in progress], name="accuracy", line_color=B_COLOR),
+                  secondary_y=True)
+    fig.update_xaxes(title="step")
+    fig.update_yaxes(title="loss (running mean)", secondary_y=False)
+    fig.update_yaxes(title="accuracy", range=[0, 1], secondary_y=True)
+    return _layout(fig, "Training", height=300)

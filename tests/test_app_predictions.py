@@ -1,0 +1,136 @@
+"""Predictions view: weights selector (random, shipped, uploaded, trained in this session),
+the Fashion-MNIST gallery with true labels, and in-app training end to end."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from shufflenet import ShuffleNetConfig
+from shufflenet.checkpoints import shipped_checkpoints
+
+APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "explorer" / "app.py")
+TINY = {"view": "predictions", "task": "fashion-mnist", "groups": "2", "scale": "0.25", "blocks": "1,1,1"}
+
+
+def make_app(**params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update(params)
+    return at.run()
+
+
+def no_exception(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def test_random_weights_say_so_and_score_about_chance():
+    at = make_app(**TINY)
+    no_exception(at)
+    assert at.selectbox(key="pred_weights").value == "Random initialisation"
+    assert any("random" in w.value for w in at.warning)
+    assert metric(at, "True label") == "T-shirt/top"
+    acc = float(metric(at, "Accuracy on the first 500").rstrip(" %"))
+    assert 0 <= acc <= 30
+
+
+def test_training_in_the_app_end_to_end():
+    at = make_app(**TINY)
+    at.slider(key="train_subset").set_value(500).run()
+    at.button(key="train_start").click().run()
+    no_exception(at)
+    job = at.session_state["train_job"]
+    assert job.join(timeout=600)
+    at.run()  # the progress fragment sees the finished job and reruns the page
+    no_exception(at)
+    assert at.selectbox(key="pred_weights").value == "Trained in this session"
+    assert any("Trained in" in s.value and "test accuracy" in s.value for s in at.success)
+    assert not any("random" in w.value for w in at.warning)
+    assert metric(at, "Accuracy on the first 500").endswith("%")
+
+
+def test_stop_button_ends_training_early():
+    at = make_app(**TINY)
+    at.number_input(key="train_epochs").set_value(20).run()
+    at.slider(key="train_subset").set_value(60_000).run()
+    at.button(key="train_start").click().run()
+    at.button(key="train_stop").click().run()
+    job = at.session_state["train_job"]
+    assert job.join(timeout=600)
+    state = job.snapshot()
+    assert state.status == "done" and state.result.stopped
+    assert len(state.progress) < 20 * 235  # far from the 20 epochs asked for
+
+
+@pytest.mark.skipif(not shipped_checkpoints(), reason="no shipped checkpoints")
+def test_shipped_checkpoint_is_chosen_automatically_and_labels_the_gallery_correctly():
+    ck = shipped_checkpoints()[0]
+    c = ck.config
+    at = make_app(view="predictions", task="fashion-mnist", groups=str(c.groups), scale=str(c.scale),
+                  blocks=",".join(map(str, c.blocks)), reduction=str(c.reduction), size=str(c.input_size))
+    no_exception(at)
+    assert at.selectbox(key="pred_weights").value.startswith(f"Shipped checkpoint {ck.path.name}")
+    correct = 0
+    names = at.selectbox(key="pred_fashion").options
+    for name in names:
+        at.selectbox(key="pred_fashion").set_value(name).run()
+        delta = next(m for m in at.metric if m.label == "True label").proto.delta
+        correct += "correct" in delta
+    assert correct >= 0.8 * len(names)
+    assert float(metric(at, "Accuracy on the first 500").rstrip(" %")) > 80
+
+
+def _checkpoint_bytes(tmp_path, config):
+    from shufflenet import build_model
+
+    model = build_model(config)
+    path = tmp_path / "model.weights.h5"
+    model.save_weights(path)
+    manifest = {"config": config.to_dict(), "class_names": [f"c{i}" for i in range(10)], "task": "fashion-mnist",
+                "dataset": {"name": "test"}, "preprocessing": {}, "epochs": 1, "test_accuracy": 0.5,
+                "training_seconds": 1.0, "library_version": "test"}
+    return path.read_bytes(), json.dumps(manifest).encode()
+
+
+def test_uploaded_weights_good_and_mismatched(tmp_path):
+    at = make_app(**TINY)
+    at.selectbox(key="pred_weights").set_value("Upload weights (.weights.h5 + manifest.json)").run()
+    no_exception(at)
+    config = ShuffleNetConfig(groups=2, scale=0.25, blocks=(1, 1, 1), input_size=32, channels=1, num_classes=10)
+    weights, manifest = _checkpoint_bytes(tmp_path, config)
+    at.file_uploader(key="pred_weights_file").set_value(("mine.weights.h5", weights, "application/octet-stream"))
+    at.file_uploader(key="pred_manifest_file").set_value(("manifest.json", manifest, "application/json")).run()
+    no_exception(at)
+    assert not at.error
+    assert any("Uploaded mine.weights.h5" in s.value for s in at.success)
+    assert at.dataframe[-1].value["label"].str.startswith("c").all()  # the manifest's class names
+    other, other_manifest = _checkpoint_bytes(tmp_path, config.replace(groups=4))
+    at.file_uploader(key="pred_manifest_file").set_value(("m.json", other_manifest, "application/json")).run()
+    no_exception(at)
+    assert at.error and "groups: 4 in the checkpoint, 2 in the model" in at.error[0].value
+    at.file_uploader(key="pred_manifest_file").set_value(("m.json", b"{not json", "application/json")).run()
+    assert at.error and "not valid JSON" in at.error[0].value
+    at.file_uploader(key="pred_manifest_file").set_value(("manifest.json", manifest, "application/json"))
+    at.file_uploader(key="pred_weights_file").set_value(("bad.weights.h5", b"nonsense", "application/octet-stream"))
+    at.run()
+    assert at.error and "'bad.weights.h5'" in at.error[0].value and "HDF5" in at.error[0].value
+    assert "/tmp" not in at.error[0].value  # the private temporary path is not shown
+    assert len(at.dataframe[-1].value) == 5  # the page still predicts, with random weights
+
+
+def test_fashion_upload_is_converted_and_explained():
+    from PIL import Image
+
+    at = make_app(**TINY)
+    buf = io.BytesIO()
+    im = np.full((60, 40), 250, np.uint8)
+    im[10:50, 10:30] = 30  # a dark item on a light background
+    Image.fromarray(im).save(buf, "PNG")
+    at.file_uploader(key="pred_upload").set_value(("shirt.png", buf.getvalue(), "image/png")).run()
+    no_exception(at)
+    assert any("inverted" in c.value for c in at.caption)
