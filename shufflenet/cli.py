@@ -1,4 +1,4 @@
-"""Command line: `python -m shufflenet summary|diagram|train|evaluate|bench ...`.
+"""Command line: `python -m shufflenet summary|diagram|train|evaluate|bench|import-weights ...`.
 
 Bad arguments exit with code 2 and a one-line message on stderr.
 """
