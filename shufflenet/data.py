@@ -271,7 +271,7 @@ PREPROCESSING = {
     "pixels": "uint8 / 255 -> float32 in [0, 1]",
     "geometry": "fit into a square of round(input_size * 28 / 32) pixels (aspect kept, bilinear) and "
                 "centre on a black input_size square; 28x28 at input 32 is padded by 2, not resampled",
-    "channels": "gray -> RGB by repetition; RGB -> gray by ITU-R 601 luma",
+    "channel_conversion": "gray -> RGB by repetition; RGB -> gray by ITU-R 601 luma",
 }
 
 
