@@ -122,3 +122,27 @@ def test_parse_uploaded_manifest_bytes():
     assert config == TINY and manifest["task"] == "fashion-mnist"
     with pytest.raises(checkpoints.CheckpointError, match="upload.json is not valid JSON"):
         checkpoints.parse_manifest(b"\xff\xfe", "upload.json")
+
+
+def test_results_table(checkpoint_dir):
+    table = checkpoints.results_table([checkpoints.read_checkpoint(checkpoint_dir)])
+    assert table.startswith("| g | MACs | params | test accuracy | training time | epochs |")
+    assert "| 2 | " in table and "50.00 %" in table and "not ImageNet" in table
+
+
+def test_shipped_results_table_is_current():
+    results = checkpoints.SHIPPED_DIR / "RESULTS.md"
+    assert results.read_text() == checkpoints.results_table(), (
+        "assets/checkpoints/RESULTS.md is stale: regenerate it with "
+        "python -c 'from shufflenet import checkpoints; print(checkpoints.results_table(), end=\"\")'"
+    )
+
+
+def test_data_and_checkpoints_import_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, shufflenet.data, shufflenet.checkpoints, shufflenet.training, shufflenet.cli; "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
