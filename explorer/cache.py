@@ -2,7 +2,8 @@
 
 - Models and predictors: `st.cache_resource`, bounded, keyed by the frozen configuration;
   they are shared between sessions and never changed after they are returned.
-- Tables, DOT sources, SVGs and figures: `st.cache_data` (each caller gets a copy).
+- Tables, DOT sources and SVGs: `st.cache_data` (each caller gets a copy).
+- Plotly figures: `st.cache_resource` (shared, read-only; see the figures section).
 
 `BUILDS` counts real model builds and predictor compilations (what the tests check).
 """
@@ -152,19 +153,22 @@ def dot_available() -> bool:
 
 
 # --- figures --------------------------------------------------------------------------------
+# Shared, not copied: st.cache_data would unpickle a Plotly figure on every rerun, which
+# re-validates its whole template (about 40 ms a figure, most of a warm rerun of the
+# Complexity view). st.plotly_chart only reads a figure; never change one after it is returned.
 
-@st.cache_data(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, include_fc: bool):
     return figures.bar(analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc),
                        x=by, y=value, title=f"{value} by {'op type' if by == 'family' else by}")
 
 
-@st.cache_data(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def shuffle_figure(channels: int, groups: int):
     return figures.shuffle_wiring(analysis.shuffle_edges(channels, groups), groups)
 
 
-@st.cache_data(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def flow_figure(channels: int, groups: int):
     return figures.information_flow(
         analysis.information_flow(channels, groups, shuffle=False).by_input_group(),
@@ -177,12 +181,12 @@ def sweep_figures(config: ShuffleNetConfig) -> dict:
     return _sweep_figures(analysis.with_groups(config, _SWEEP_KEY_GROUPS), config.groups)
 
 
-@st.cache_data(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def _sweep_figures(config: ShuffleNetConfig, current: int) -> dict:
     return figures.sweep(analysis.sweep_groups(config), current)
 
 
-@st.cache_data(max_entries=64)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
     return figures.compare_stages(analysis.compare_stages(a, b))
 
