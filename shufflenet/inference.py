@@ -83,7 +83,11 @@ def decode_image(data: bytes, name: str = "The file") -> Image.Image:
             f"{name} is not an image that can be read. Upload a {_ALLOWED_TEXT} image."
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"{name} is too large to decode safely. Scale it down and upload it again.") from exc
+        # Pillow refuses these from the header alone, before decoding any pixel.
+        raise ImageDecodeError(
+            f"{name} has far more than the {MAX_PIXELS // 1_000_000} million pixels allowed (a picture this "
+            "large could be a decompression bomb), so it was not decoded. Scale it down and upload it again."
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, ImageDecodeError):
             raise
@@ -96,9 +100,15 @@ def decode_image(data: bytes, name: str = "The file") -> Image.Image:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode as 8-bit RGB; transparent areas become white, 16-bit and float
-    grayscale are stretched to 0..255."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    """Any Pillow mode as 8-bit RGB; transparent areas become white.
+
+    16-bit grayscale (0..65535, as PNG defines it) is scaled by 255/65535, as Pillow already does
+    for 16-bit RGB, so a mid-gray picture stays mid-gray; 32-bit integer and float grayscale,
+    which have no fixed range, are stretched to 0..255."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(image, dtype=np.float64) * (255.0 / 65535.0)
+        image = Image.fromarray(a.round().astype(np.uint8))
+    elif image.mode in ("I", "F"):
         a = np.asarray(image, dtype=np.float64)
         lo, hi = float(a.min()), float(a.max())
         a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
