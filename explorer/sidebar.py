@@ -88,6 +88,18 @@ def _last(value):
     return value
 
 
+#: Longest piece of a URL value or key quoted back in a warning.
+SHOWN_CHARS = 40
+
+
+def _shown(text: str) -> str:
+    """A URL value or key as it may be quoted inside a Markdown code span: shortened, with
+    backticks and control/format characters (newlines, bidi overrides) replaced, so a crafted
+    link cannot close the span and inject links or images into the warning."""
+    text = "".join(c if c.isprintable() and c != "`" else "\N{REPLACEMENT CHARACTER}" for c in text)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
 def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
     """Widget state from URL query parameters, and one warning per invalid field.
 
@@ -100,7 +112,8 @@ def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
 
     def warn(field: str, allowed: str, fallback: str) -> None:
         warnings.append(
-            f"URL parameter `{field}={p[field]}` is not valid: {allowed}. Using the default {fallback} instead."
+            f"URL parameter `{field}={_shown(p[field])}` is not valid: {allowed}. "
+            f"Using the default {fallback} instead."
         )
 
     if "view" in p:
@@ -167,9 +180,9 @@ def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
                  f"number of classes of the task, {task.num_classes}")
     unknown = sorted(set(p) - set(URL_FIELDS))
     if unknown:
-        warnings.append(
-            f"Unknown URL parameter(s) ignored: {', '.join(unknown)}. Known: {', '.join(URL_FIELDS)}."
-        )
+        listed = ", ".join(f"`{_shown(k)}`" for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        warnings.append(f"Unknown URL parameter(s) ignored: {listed}{more}. Known: {', '.join(URL_FIELDS)}.")
     return state, warnings
 
 
