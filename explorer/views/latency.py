@@ -86,8 +86,9 @@ def _downloads(config) -> None:
     st.subheader("Download this network")
     st.markdown(f"The Keras model of {config.label} ({config.input_size}×{config.input_size}×{config.channels}, "
                 "the app's random weights) is made into a file when you click: a `.keras` file, which "
-                "`keras.saving.load_model(path, safe_mode=True)` reloads, or a `.tflite` file of its BN-folded "
-                "inference graph (about 10 s to convert at 224×224).")
+                "`keras.saving.load_model(path, safe_mode=True)` reloads once `import shufflenet` has registered "
+                "its layers, or a `.tflite` file of its BN-folded inference graph, which needs nothing of ours "
+                "(about 10 s to convert at 224×224).")
     cols = st.columns(2)
     stem = file_stem(config)
     cols[0].download_button("Download .keras", lambda: cache.model_file(config, "keras"), file_name=f"{stem}.keras",
