@@ -6,7 +6,6 @@ explains every problem, including which configuration fields differ from a model
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -143,39 +142,109 @@ def check_config(checkpoint: Checkpoint | ShuffleNetConfig, config: ShuffleNetCo
         raise ConfigMismatchError(differences, source)
 
 
+def _file_arrays(file) -> list[tuple[str, tuple[int, ...]]]:
+    """(path, shape) of every array in an open `.weights.h5` file."""
+    import h5py
+
+    arrays = []
+    file.visititems(lambda name, obj: arrays.append((name, tuple(obj.shape)))
+                    if isinstance(obj, h5py.Dataset) else None)
+    return arrays
+
+
+def _shape_mismatch(file_shapes: list[tuple], model_weights) -> str | None:
+    """Why the arrays of a weights file cannot be this model's variables, or None when their
+    counts and shapes agree (Keras assigns by position, so both must match one to one)."""
+    from collections import Counter
+
+    model_shapes = [tuple(int(d) for d in w.shape) for w in model_weights]
+    if len(file_shapes) != len(model_shapes):
+        return f"it holds {len(file_shapes)} weight arrays, the model has {len(model_shapes)}"
+    extra = Counter(file_shapes) - Counter(model_shapes)
+    missing = Counter(model_shapes) - Counter(file_shapes)
+    if not extra:
+        return None
+    # An example a person can follow: the model's first variable without a match, and the file's
+    # array most like it (same rank, most equal dimensions).
+    name, want = next((w.path, shape) for w, shape in zip(model_weights, model_shapes) if shape in missing)
+    got = max(extra, key=lambda s: (len(s) == len(want), sum(a == b for a, b in zip(s, want))))
+    return (f"{sum(extra.values())} of its {len(file_shapes)} arrays do not fit, e.g. {name} needs shape {want}, "
+            f"the file's nearest array is {got}")
+
+
+def _keras_problem(exc: Exception) -> str:
+    """Keras's load error in one line: which layer, which shapes (its message spans pages)."""
+    import re
+
+    text = str(exc)
+    count = re.search(r"A total of (\d+) objects could not be loaded", text)
+    layer = re.search(r"object <\w+ name=([^,>]+)", text)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    if layer and shapes:
+        n = f"{count.group(1)} layer(s) differ, e.g. " if count else ""
+        return (f"{n}layer {layer.group(1)} needs weights of shape {shapes.group(1)}, the file holds "
+                f"{shapes.group(2)}")
+    line = " ".join(text.split())
+    return (line[:300] + "…") if len(line) > 300 else (line or type(exc).__name__)
+
+
+def _fingerprints(arrays) -> list[tuple]:
+    import numpy as np
+
+    out = []
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        out.append((a.shape, round(float(a.sum()), 6), round(float((a * a).sum()), 6)))
+    return sorted(out)
+
+
 def load_weights(model, weights_path: Path | str) -> None:
-    """Load a `.weights.h5` file into `model`, turning h5py/Keras failures into `CheckpointError`."""
+    """Load a `.weights.h5` file into `model`, turning h5py/Keras failures into `CheckpointError`.
+
+    The file's arrays are checked against the model's variables (count and shapes) before
+    loading, and after loading every variable must equal one of the file's arrays: a file that
+    fits only in part is refused, never loaded half-way. No warning filters are touched (they
+    are process-wide, so recording them races with other sessions' threads)."""
     import h5py
 
     weights_path = Path(weights_path)
     if not weights_path.is_file():
         raise CheckpointError(f"Weights file {weights_path} does not exist.")
+    with open(weights_path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):
+        raise CheckpointError(
+            f"{weights_path} is not an HDF5 file but a zip archive (a whole saved `.keras` model?). Only "
+            f"weights saved with model.save_weights (a .weights.h5 file) are accepted: saved models can "
+            f"carry Python code (Lambda layers), so they are never loaded."
+        )
     if not h5py.is_hdf5(weights_path):
         raise CheckpointError(
             f"{weights_path} is not an HDF5 file; expected Keras weights saved with model.save_weights "
             f"(a .weights.h5 file)."
         )
     try:
-        with h5py.File(weights_path, "r"):
-            pass
-    except OSError as exc:
+        with h5py.File(weights_path, "r") as file:
+            arrays = _file_arrays(file)
+            stored = _fingerprints(file[name][()] for name, _ in arrays)
+    except (OSError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{weights_path} cannot be opened (truncated or damaged?): {exc}") from None
-    problem = None
-    with warnings.catch_warnings(record=True) as caught:
-        # Keras only warns about some mismatches (e.g. "Skipping nested container ..."), leaving
-        # layers freshly initialised: for us any warning while loading means the file does not fit.
-        warnings.simplefilter("always")
-        try:
-            model.load_weights(weights_path)
-        except Exception as exc:  # Keras raises ValueError/KeyError/OSError depending on the defect
-            problem = str(exc).strip() or type(exc).__name__
-    mismatches = [w for w in caught if issubclass(w.category, UserWarning)]
-    if problem is None and mismatches:
-        problem = str(mismatches[0].message).strip()
+    advice = ("The weights were saved from another configuration (groups, width, units, input channels or "
+              "classes): choose that configuration, or weights trained for this one.")
+    problem = _shape_mismatch([shape for _, shape in arrays], model.weights)
     if problem is not None:
+        raise CheckpointError(f"{weights_path} does not fit model {model.name!r}: {problem}. {advice}")
+    try:
+        model.load_weights(weights_path)
+    except Exception as exc:  # Keras raises ValueError/KeyError/OSError depending on the defect
         raise CheckpointError(
             f"{weights_path} does not fit model {model.name!r} (another architecture or a damaged file): "
-            f"{problem.splitlines()[0]}"
+            f"{_keras_problem(exc)}. {advice}"
+        ) from None
+    if _fingerprints(w.numpy() for w in model.weights) != stored:
+        raise CheckpointError(
+            f"{weights_path} does not fit model {model.name!r}: Keras loaded only part of it (its layers are "
+            f"arranged differently). {advice}"
         )
 
 
