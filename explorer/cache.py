@@ -159,7 +159,8 @@ def dot_available() -> bool:
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, include_fc: bool):
-    return figures.bar(analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc),
+    # The cached table: the cost and the params chart of one grouping share it.
+    return figures.bar(costs_by(config, by, measure, include_fc),
                        x=by, y=value, title=f"{value} by {'op type' if by == 'family' else by}")
 
 
