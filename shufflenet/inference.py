@@ -12,7 +12,6 @@ import dataclasses
 import io
 import statistics
 import time
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,42 +60,43 @@ def decode_image(data: bytes, name: str = "The file") -> Image.Image:
     """
     if not data:
         raise ImageDecodeError(f"{name} is empty (0 bytes). Upload a {_ALLOWED_TEXT} image.")
+    # No warning filters here: they are process-wide, and the server decodes in many sessions'
+    # threads at once. Pillow refuses more than ~179 M pixels itself (DecompressionBombError),
+    # and every size it merely warns about (~89 M and up) is above MAX_PIXELS, refused below
+    # from the header, before a pixel is decoded.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            fmt = image.format
-            if fmt not in _FORMATS:
-                raise ImageDecodeError(
-                    f"{name} is a {fmt} image, which is not supported here. Upload a {_ALLOWED_TEXT} image."
-                )
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageDecodeError(
-                    f"{name} is {width}×{height} pixels, more than the {MAX_PIXELS // 1_000_000} million "
-                    "allowed. Scale it down and upload it again."
-                )
-            image.seek(0)
-            image.load()
+        image = Image.open(io.BytesIO(data))
+        fmt = image.format
+        if fmt not in _FORMATS:
+            raise ImageDecodeError(
+                f"{name} is a {fmt} image, which is not supported here. Upload a {_ALLOWED_TEXT} image."
+            )
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ImageDecodeError(
+                f"{name} is {width}×{height} pixels, more than the {MAX_PIXELS // 1_000_000} million "
+                "allowed. Scale it down and upload it again."
+            )
+        image.seek(0)
+        image.load()
+        image = to_rgb(ImageOps.exif_transpose(image))
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             f"{name} is not an image that can be read. Upload a {_ALLOWED_TEXT} image."
         ) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow refuses these from the header alone, before decoding any pixel.
+    except Image.DecompressionBombError as exc:
         raise ImageDecodeError(
             f"{name} has far more than the {MAX_PIXELS // 1_000_000} million pixels allowed (a picture this "
             "large could be a decompression bomb), so it was not decoded. Scale it down and upload it again."
         ) from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageDecodeError):
-            raise
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # untrusted bytes: any decoder failure means a damaged file
         raise ImageDecodeError(
             f"{name} looks like a {_ALLOWED_TEXT} image but is damaged or truncated ({exc}). "
             "Save it again or try another file."
         ) from exc
-    image = ImageOps.exif_transpose(image)
-    return to_rgb(image)
+    return image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
