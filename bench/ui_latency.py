@@ -8,13 +8,16 @@
   element of the open view updated, as the median over --changes changes, for configurations
   the server has not seen before (cold, target <= 1.0 s) and for ones it has (warm, <= 0.3 s).
 
-"Every element updated": the page watches itself every 10 ms. For every metric, table, chart,
-diagram and caption of the main area it keeps a signature (text, table cells, the drawn SVG) and
-the time it last changed; the change is done when the script run has finished, no element is
-stale, and nothing has changed for a second: its latency is the last change (or the end of the
-run, whichever is later) minus the time of the key press or click, both on the page's clock.
+"Every element updated": a MutationObserver on the main area records the time of its last DOM
+change (no polling, which would itself load the page), and a hook on the canvas API the time of
+the last drawing of a table (tables are canvases; their hidden accessibility cells lag the
+drawing by 100-200 ms and are left out); the change is done when the script run
+has finished, no element is stale, and nothing has changed for a second. Its latency is that
+last change (or the end of the run, whichever is later) minus the time of the key press or
+click, both on the page's clock. Signatures of every metric, table, chart, diagram and caption
+before and after say how many elements changed.
 Besides the total we report the part before the rerun started (the slider's own delay before
-it sends its value) and the server's script run time.
+it sends its value) and the script run as the page sees it (state running -> notRunning).
 
 Prints one JSON object; also writes bench/results/ui_latency.json.
 """
@@ -34,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
 from tests.browser_support import VIEWPORT, chromium, settle, start_server, stop_server, wait_healthy  # noqa: E402
 
 TARGETS = {"startup_s": 12.0, "cold_change_s": 1.0, "warm_change_s": 0.3}
@@ -41,6 +46,8 @@ QUIET_MS = 1000
 
 WATCH_JS = """
 () => {
+  const old = window.__watch;
+  if (old) old.stop();
   const app = document.querySelector('[data-testid=stApp]');
   const main = document.querySelector('[data-testid=stMain]');
   const SEL = '[data-testid=stMetric], [data-testid=stDataFrame], [data-testid=stTable], ' +
@@ -50,42 +57,76 @@ WATCH_JS = """
     const id = el.dataset.testid;
     if (id === 'stDataFrame')
       return [...el.querySelectorAll('[data-testid^=glide-cell]')].map(c => c.textContent).join('|');
-    if (id === 'stPlotlyChart') {
-      const svg = el.querySelector('.main-svg');
-      return svg ? svg.innerHTML.length + ':' + [...el.querySelectorAll('.cartesianlayer path, .gtitle')]
-        .map(p => p.getAttribute('d') || p.textContent).join('|') : '';
-    }
+    if (id === 'stPlotlyChart')
+      return [...el.querySelectorAll('.cartesianlayer path, .gtitle')].map(p => p.getAttribute('d') || p.textContent)
+        .join('|');
     if (id === 'stGraphVizChart') { const s = el.querySelector('svg'); return s ? s.textContent : ''; }
     return el.textContent;
   }
-  const w = window.__watch = {t0: null, runStart: null, runEnd: null, last: 0, sigs: new Map(), changed: 0,
-                              elements: 0};
-  const snapshot = () => {
-    const now = performance.now();
-    const els = [...main.querySelectorAll(SEL)];
-    w.elements = els.length;
-    els.forEach((el, i) => {
-      const key = i + ':' + el.dataset.testid, s = sig(el);
-      if (w.sigs.has(key) && w.sigs.get(key) !== s) { w.last = now; w.changed += 1; }
-      if (!w.sigs.has(key) && w.t0 !== null) { w.last = now; w.changed += 1; }
-      w.sigs.set(key, s);
+  const signatures = () => [...main.querySelectorAll(SEL)].map(el => el.dataset.testid + ':' + sig(el));
+  const w = window.__watch = {t0: null, runStart: null, runEnd: null, last: 0, before: signatures()};
+  // Every DOM change in the main area after the key press or click (no polling: it would load the page).
+  // Tables are drawn on a canvas (CANVAS_JS records the draws); their hidden accessibility cells
+  // follow 100-200 ms later and are not what people see, so their mutations are left out.
+  const content = new MutationObserver(records => {
+    if (w.t0 === null) return;
+    const seen = records.some(r => {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      return !(el && el.closest('[data-testid^=glide-cell]'));
     });
-  };
-  snapshot();
-  w.last = 0; w.changed = 0;
-  new MutationObserver(() => {
-    const state = app.getAttribute('data-test-script-state');
+    if (seen) w.last = performance.now();
+  });
+  content.observe(main, {subtree: true, childList: true, attributes: true, characterData: true});
+  // Records, not the current attribute: a fast run can start and end before the callback runs.
+  const state = new MutationObserver(records => {
     const now = performance.now();
     if (w.t0 === null) return;
-    if (state === 'running' && w.runStart === null) w.runStart = now;
-    if (state === 'notRunning' && w.runStart !== null && w.runEnd === null) w.runEnd = now;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    records.forEach((r, i) => {  // record i: oldValue -> the next record's oldValue (or the attribute now)
+      const after = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute('data-test-script-state');
+      if (after === 'running' && w.runStart === null) w.runStart = now;
+      if (r.oldValue === 'running' && after !== 'running' && w.runStart !== null && w.runEnd === null) w.runEnd = now;
+    });
+  });
+  state.observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
   const start = () => { if (w.t0 === null) w.t0 = performance.now(); };
   document.addEventListener('keydown', start, true);
   document.addEventListener('pointerdown', start, true);
-  w.timer = setInterval(snapshot, 10);
-  return w.elements;
+  w.stop = () => {
+    content.disconnect(); state.disconnect();
+    document.removeEventListener('keydown', start, true);
+    document.removeEventListener('pointerdown', start, true);
+  };
+  w.finish = () => {
+    w.stop();
+    const after = signatures();
+    const changed = after.filter((s, i) => s !== w.before[i]).length;
+    if (w.t0 !== null && window.__tableDrawn > w.t0) w.last = Math.max(w.last, window.__tableDrawn);
+    return {t0: w.t0, runStart: w.runStart, runEnd: w.runEnd, last: w.last, elements: after.length, changed,
+            origin: performance.timeOrigin};
+  };
+  return w.before.length;
 }
+"""
+
+CANVAS_JS = """
+(() => {
+  // The time of the last drawing on a table's canvas (st.dataframe is a glide-data-grid canvas).
+  window.__tableDrawn = 0;
+  const isTable = new WeakMap();
+  for (const name of ['fillText', 'fillRect', 'drawImage', 'clearRect']) {
+    const original = CanvasRenderingContext2D.prototype[name];
+    CanvasRenderingContext2D.prototype[name] = function (...args) {
+      const c = this.canvas;
+      let table = isTable.get(c);
+      if (table === undefined && c.isConnected) {
+        table = !!c.closest('[data-testid=stDataFrame]');
+        isTable.set(c, table);
+      }
+      if (table) window.__tableDrawn = performance.now();
+      return original.apply(this, args);
+    };
+  }
+})();
 """
 
 DONE_JS = f"""
@@ -94,9 +135,14 @@ DONE_JS = f"""
   if (w.t0 === null || w.runEnd === null) return false;
   if (document.querySelectorAll('[data-stale=true]').length) return false;
   const now = performance.now();
-  return now - Math.max(w.last, w.runEnd) > {QUIET_MS};
+  const last = Math.max(w.last, window.__tableDrawn > w.t0 ? window.__tableDrawn : 0, w.runEnd);
+  return now - last > {QUIET_MS};
 }}
 """
+
+
+class ChangeTimeout(RuntimeError):
+    """A change whose rerun was not seen to finish (reported, not timed)."""
 
 
 def _median(xs):
@@ -107,10 +153,14 @@ def measure_change(page, act) -> dict:
     """Install the watcher, do `act()` (a key press or click), wait until the view is done."""
     page.evaluate(WATCH_JS)
     act()
-    page.wait_for_function(DONE_JS, timeout=60_000, polling=50)
-    w = page.evaluate("() => { const w = window.__watch; clearInterval(w.timer); "
-                      "return {t0: w.t0, runStart: w.runStart, runEnd: w.runEnd, last: w.last, changed: w.changed, "
-                      "elements: w.elements}; }")
+    try:
+        page.wait_for_function(DONE_JS, timeout=30_000, polling=50)
+    except PlaywrightTimeout:
+        state = page.evaluate("() => ({...window.__watch.finish(), now: performance.now(), "
+                              "state: document.querySelector('[data-testid=stApp]').dataset.testScriptState, "
+                              "stale: document.querySelectorAll('[data-stale=true]').length})")
+        raise ChangeTimeout(f"the view did not settle within 30 s: {state}") from None
+    w = page.evaluate("() => window.__watch.finish()")
     done = max(w["last"], w["runEnd"])
     return {"total_s": round((done - w["t0"]) / 1000, 3),
             "before_rerun_s": round((w["runStart"] - w["t0"]) / 1000, 3),
@@ -147,7 +197,13 @@ def series(page, steps) -> list[dict]:
     out = []
     for describe, make_act in steps:
         act = make_act()
-        r = measure_change(page, act)
+        try:
+            r = measure_change(page, act)
+        except ChangeTimeout as exc:
+            print(f"  {describe}: not timed, {exc}", file=sys.stderr, flush=True)
+            out.append({"change": describe, "error": str(exc)})
+            settle(page)
+            continue
         r["change"] = describe
         out.append(r)
         print(f"  {describe}: {r['total_s']:.3f} s (rerun starts after {r['before_rerun_s']:.3f} s, script "
@@ -155,12 +211,14 @@ def series(page, steps) -> list[dict]:
     return out
 
 
-def summary(rows: list[dict], limit: float) -> dict:
+def summary(all_rows: list[dict], limit: float) -> dict:
+    rows = [r for r in all_rows if "error" not in r]
     totals = [r["total_s"] for r in rows]
-    return {"median_s": _median(totals), "max_s": round(max(totals), 3), "limit_s": limit,
-            "met": _median(totals) <= limit,
+    return {"median_s": _median(totals), "max_s": round(max(totals), 3) if totals else None, "limit_s": limit,
+            "met": bool(totals) and _median(totals) <= limit, "timed": len(rows),
+            "not_timed": len(all_rows) - len(rows),
             "median_before_rerun_s": _median([r["before_rerun_s"] for r in rows]),
-            "median_script_run_s": _median([r["script_run_s"] for r in rows]), "changes": rows}
+            "median_script_run_s": _median([r["script_run_s"] for r in rows]), "changes": all_rows}
 
 
 def select_groups_now(page, g: int) -> None:
@@ -207,6 +265,7 @@ def run(args) -> dict:
     with chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(60_000)
+        page.add_init_script(CANVAS_JS)
         t_start = time.time()
         proc, url = start_server(log)
         try:
@@ -225,8 +284,7 @@ def run(args) -> dict:
                 "document.body.innerText.includes('Counting.')", timeout=60_000, polling=50)
             page.evaluate("() => { const w = window.__watch; if (w.runEnd === null) w.runEnd = performance.now(); }")
             page.wait_for_function(DONE_JS, timeout=60_000, polling=50)
-            w = page.evaluate("() => { const w = window.__watch; clearInterval(w.timer); "
-                              "return {last: w.last, runEnd: w.runEnd, origin: performance.timeOrigin}; }")
+            w = page.evaluate("() => window.__watch.finish()")
             rendered = (w["origin"] + max(w["last"], w["runEnd"])) / 1000
             results["startup"] = {"total_s": round(rendered - t_start, 3),
                                   "server_answers_s": round(t_healthy - t_start, 3),
