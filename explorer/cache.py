@@ -206,10 +206,16 @@ def thumbnail(name: str, size: int = 160) -> np.ndarray:
     return np.asarray(image)
 
 
+#: Decoded uploads are kept at most this many pixels on their longer side (ImageNet preprocessing
+#: needs at most 586 for a 512 input): a 50-megapixel upload would otherwise keep 150 MB per entry.
+UPLOAD_MAX_SIDE = 2048
+
+
 @st.cache_data(max_entries=16)
 def decode_upload(data: bytes, name: str):
-    """The uploaded picture (ImageDecodeError for a bad file; errors are not cached)."""
-    return inference.decode_image(data, name=name)
+    """The uploaded picture, at most UPLOAD_MAX_SIDE pixels a side (ImageDecodeError for a bad
+    file; errors are not cached). `name` is only shown, never used as a path."""
+    return inference.decode_image(data, name=name, max_side=UPLOAD_MAX_SIDE)
 
 
 @st.cache_data(max_entries=32)

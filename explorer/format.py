@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def count(n) -> str:
     """1865728 -> '1,865,728'."""
@@ -39,3 +41,16 @@ def number_columns(df, *, skip=()) -> dict:
         for col in df.columns
         if col not in skip and str(df[col].dtype).lower().startswith(("int", "uint"))
     }
+
+
+def upload_name(name: str, limit: int = 60) -> str:
+    """An uploaded file's name as the page may show it (it is only ever shown, never a path):
+    no folders, no control characters, shortened, and Markdown escaped so that a crafted name
+    cannot add links or images to a message or caption."""
+    name = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    if len(name) > limit:
+        name = name[:limit - 1] + "…"
+    name = re.sub(r"([\\`*_{}\[\]()<>#+!|~$:])", r"\\\1", name)
+    name = re.sub(r"(?i)(www)\.", r"\1\\.", name)  # no bare-domain autolink either
+    return name or "the uploaded file"

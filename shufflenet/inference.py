@@ -51,9 +51,12 @@ class ImageDecodeError(ValueError):
 
 # --- decoding ---------------------------------------------------------------------------------
 
-def decode_image(data: bytes, name: str = "The file") -> Image.Image:
+def decode_image(data: bytes, name: str = "The file", max_side: int | None = None) -> Image.Image:
     """Decode PNG/JPEG/WebP/BMP/GIF bytes to an RGB picture (first frame of an animation,
     EXIF orientation applied, transparency composited on white).
+
+    With `max_side`, a larger picture is scaled down (aspect kept) so its longer side is
+    `max_side`: a server that keeps decoded uploads bounds their memory this way.
 
     Raises ImageDecodeError, naming `name`, for empty, unreadable, damaged, oversized or
     unsupported files.
@@ -80,6 +83,8 @@ def decode_image(data: bytes, name: str = "The file") -> Image.Image:
         image.seek(0)
         image.load()
         image = to_rgb(ImageOps.exif_transpose(image))
+        if max_side is not None and max(image.size) > max_side:
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             f"{name} is not an image that can be read. Upload a {_ALLOWED_TEXT} image."

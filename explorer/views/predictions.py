@@ -79,13 +79,14 @@ def _uploaded(selection: Selection):
         st.info("Upload both files of a checkpoint (written by `python -m shufflenet train --out DIR`). "
                 "Until then the weights are random.")
         return WeightsSource(RANDOM, "Random initialisation", config, selection.task.key), cache.predictor(config)
+    weights_name, manifest_name = fmt.upload_name(weights.name), fmt.upload_name(manifest.name)
     try:
         predictor, manifest_dict = cache.uploaded_predictor(weights.getvalue(), manifest.getvalue(), config,
-                                                            weights.name, manifest.name)
+                                                            weights_name, manifest_name)
     except CheckpointError as exc:
         st.error(f"{exc} The prediction below uses random weights.")
         return WeightsSource(RANDOM, "Random initialisation", config, selection.task.key), cache.predictor(config)
-    return WeightsSource(UPLOADED, f"Uploaded {weights.name}", config, selection.task.key, None,
+    return WeightsSource(UPLOADED, f"Uploaded {weights_name}", config, selection.task.key, None,
                          manifest_dict), predictor
 
 
@@ -114,7 +115,8 @@ def _pick_picture(task_key: str):
     if upload is None:
         return sample
     try:
-        return cache.decode_upload(upload.getvalue(), upload.name), upload.name, None
+        name = fmt.upload_name(upload.name)
+        return cache.decode_upload(upload.getvalue(), name), name, None
     except ImageDecodeError as exc:
         st.error(str(exc))
         return None
