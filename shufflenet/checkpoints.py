@@ -143,12 +143,13 @@ def check_config(checkpoint: Checkpoint | ShuffleNetConfig, config: ShuffleNetCo
 
 
 def _file_arrays(file) -> list[tuple[str, tuple[int, ...]]]:
-    """(path, shape) of every array in an open `.weights.h5` file."""
+    """(path, shape) of every model array in an open `.weights.h5` file; the optimizer's state,
+    which `save_weights` also writes after training (and `load_weights` skips), is left out."""
     import h5py
 
     arrays = []
     file.visititems(lambda name, obj: arrays.append((name, tuple(obj.shape)))
-                    if isinstance(obj, h5py.Dataset) else None)
+                    if isinstance(obj, h5py.Dataset) and name.split("/", 1)[0] != "optimizer" else None)
     return arrays
 
 
