@@ -174,6 +174,7 @@ def _cmd_train(args) -> int:
 
     try:
         training.check_task_config(config)
+        training.check_arguments(args.epochs, args.limit, args.batch_size, args.lr, args.eval_limit, args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _set_threads(args.threads)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -169,6 +170,7 @@ def _download() -> FashionMNIST:
 
 
 _cache: dict[tuple, FashionMNIST] = {}
+_cache_lock = threading.Lock()  # trainings in several threads (app sessions) share the cache
 
 
 def _folder_key(folder: Path) -> tuple | None:
@@ -195,13 +197,15 @@ def load_fashion_mnist(path: Path | str | None = None, *, download: bool = True)
         if key is None:
             tried.append(f"{description} ({folder}): {_why_missing(folder)}")
             continue
-        if key not in _cache:
-            data = read_fashion_mnist_folder(folder)
-            for a in (*data.train, *data.test):
-                a.setflags(write=False)
-            _cache.clear()  # keep one copy in memory
-            _cache[key] = data
-        return _cache[key]
+        with _cache_lock:  # one reader at a time; another thread may not clear it between set and return
+            data = _cache.get(key)
+            if data is None:
+                data = read_fashion_mnist_folder(folder)
+                for a in (*data.train, *data.test):
+                    a.setflags(write=False)
+                _cache.clear()  # keep one copy in memory
+                _cache[key] = data
+        return data
     if download:
         try:
             return _download()

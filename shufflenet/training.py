@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +71,36 @@ def check_task_config(config: ShuffleNetConfig) -> None:
             f"Fashion-MNIST has {len(data.FASHION_MNIST_CLASSES)} classes, so `num_classes` must be 10. "
             f"Received: num_classes={config.num_classes}. Use config.replace(num_classes=10) (CLI: --classes 10)."
         )
+
+
+def _whole(name: str, value, low: int, high: int | None = None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if (isinstance(value, bool) or not isinstance(value, int) or value < low
+            or (high is not None and value > high)):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ValueError(f"`{name}` must be a whole number {allowed}{', or None' if allow_none else ''}. "
+                         f"Received: {name}={value!r}")
+
+
+_SEED_LOCK = threading.Lock()
+
+#: Largest seed NumPy (and so Keras's set_random_seed) accepts.
+MAX_SEED = 2**32 - 1
+
+
+def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, eval_limit=None, seed=0) -> None:
+    """Raise ValueError, naming the argument, what was received and what is allowed, before any
+    data is read or model built (the CLI turns it into a one-line usage error)."""
+    _whole("epochs", epochs, 1)
+    _whole("limit", limit, 1, allow_none=True)
+    _whole("batch_size", batch_size, 1)
+    _whole("eval_limit", eval_limit, 1, allow_none=True)
+    _whole("seed", seed, 0, MAX_SEED)
+    if (isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float))
+            or not math.isfinite(learning_rate) or not 0 < learning_rate <= 1):
+        raise ValueError(f"`learning_rate` must be a number above 0 and at most 1 (e.g. 2e-3). "
+                         f"Received: learning_rate={learning_rate!r}")
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
@@ -160,10 +192,7 @@ def train(
         seed: seeds weights initialisation and shuffling.
     """
     check_task_config(config)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a whole number of at least 1. Received: epochs={epochs!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"`limit` must be a whole number of at least 1, or None. Received: limit={limit!r}")
+    check_arguments(epochs, limit, batch_size, learning_rate, eval_limit, seed)
 
     import keras
 
@@ -175,8 +204,9 @@ def train(
         train_images, train_labels = train_images[:limit], train_labels[:limit]
     in_memory = len(train_labels) * config.input_size ** 2 * config.channels * 4 <= IN_MEMORY_BYTES
 
-    keras.utils.set_random_seed(seed)
-    model = build_model(config)
+    with _SEED_LOCK:  # the seeds are process-wide: another thread's run must not draw from ours
+        keras.utils.set_random_seed(seed)
+        model = build_model(config)
     steps_per_epoch = -(-len(train_labels) // batch_size)
     total_steps = steps_per_epoch * epochs
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
