@@ -1,7 +1,9 @@
 """Cached wrappers around the library, so a rerun recomputes only what its inputs changed.
 
-- Models and predictors: `st.cache_resource`, bounded, keyed by the frozen configuration;
-  they are shared between sessions and never changed after they are returned.
+- Models and their predictors: one cache shared by all sessions, keyed by the frozen
+  configuration, bounded in entries and in estimated memory (`MODEL_CACHE_ENTRIES`,
+  `MODEL_CACHE_BYTES`); a network above `MODEL_MAX_BYTES` is refused with `ModelTooLargeError`.
+  Models are never changed after they are returned.
 - Tables, DOT sources and SVGs: `st.cache_data` (each caller gets a copy).
 - Plotly figures: `st.cache_resource` (shared, read-only; see the figures section).
 
@@ -29,19 +31,142 @@ _SWEEP_KEY_GROUPS = 3
 
 # --- models ---------------------------------------------------------------------------------
 
-@st.cache_resource(max_entries=4, show_spinner="Building the Keras model...")
+#: The model cache keeps at most this many configurations (a model and its compiled predictor each)...
+MODEL_CACHE_ENTRIES = 4
+#: ...and at most this much estimated memory between them (see `model_memory`); the least
+#: recently used are dropped first. A classroom of sessions cannot grow it past this.
+MODEL_CACHE_BYTES = 1_000_000_000
+#: The largest network the app builds; every other view works for any configuration.
+MODEL_MAX_BYTES = 500_000_000
+
+
+class ModelTooLargeError(ValueError):
+    """The configuration's model is larger than the app builds; the message says what to change."""
+
+
+def model_memory(config: ShuffleNetConfig) -> int:
+    """Estimated bytes of a built model: its float32 weights plus one picture's activations."""
+    figures_ = analysis.key_figures(config)
+    return int(figures_["model_bytes"] + figures_["activation_bytes"])
+
+
+def check_model_size(config: ShuffleNetConfig) -> None:
+    """Raise ModelTooLargeError before building a model the server should not hold."""
+    from . import format as fmt
+
+    need = model_memory(config)
+    if need > MODEL_MAX_BYTES:
+        figures_ = analysis.key_figures(config)
+        raise ModelTooLargeError(
+            f"This network needs about {fmt.nbytes(need)} to run ({fmt.nbytes(figures_['model_bytes'])} of weights "
+            f"and {fmt.nbytes(figures_['activation_bytes'])} of activations per picture), more than the "
+            f"{fmt.nbytes(MODEL_MAX_BYTES)} this server builds a model for. Lower the width scale, the units per "
+            "stage, the input size or the number of classes. The other views work at any size."
+        )
+
+
+class _Entry:
+    __slots__ = ("model", "predictor", "nbytes")
+
+    def __init__(self, model, nbytes: int):
+        self.model, self.predictor, self.nbytes = model, None, nbytes
+
+
+class ModelCache:
+    """Least-recently-used models (and predictors) shared by every session's thread, bounded in
+    entries and bytes. Each configuration is built once even when sessions ask at the same time."""
+
+    def __init__(self, max_entries: int, max_bytes: int):
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict = {}  # config -> the lock held while it is built
+
+    def _get(self, config):
+        with self._lock:
+            entry = self._entries.get(config)
+            if entry is not None:
+                self._entries.move_to_end(config)
+            return entry
+
+    def _key_lock(self, config) -> threading.Lock:
+        with self._lock:
+            return self._building.setdefault(config, threading.Lock())
+
+    def entry(self, config: ShuffleNetConfig) -> _Entry:
+        entry = self._get(config)
+        if entry is not None:
+            return entry
+        check_model_size(config)
+        with self._key_lock(config):
+            try:
+                entry = self._get(config)
+                if entry is None:
+                    from shufflenet import build_model
+
+                    with _spinner("Building the Keras model..."):
+                        BUILDS["model"] += 1
+                        entry = _Entry(build_model(config), model_memory(config))
+                    with self._lock:
+                        self._entries[config] = entry
+                        self._evict()
+            finally:
+                with self._lock:
+                    self._building.pop(config, None)
+        return entry
+
+    def predictor(self, config: ShuffleNetConfig) -> inference.Predictor:
+        entry = self.entry(config)
+        if entry.predictor is None:
+            with self._key_lock(config):
+                try:
+                    if entry.predictor is None:
+                        with _spinner("Compiling the model for inference..."):
+                            BUILDS["predictor"] += 1
+                            entry.predictor = inference.Predictor(entry.model)
+                finally:
+                    with self._lock:
+                        self._building.pop(config, None)
+        return entry.predictor
+
+    def _evict(self) -> None:
+        """Drop the least recently used until within both bounds (the newest entry always stays)."""
+        while len(self._entries) > 1 and (len(self._entries) > self.max_entries or self.nbytes > self.max_bytes):
+            self._entries.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(e.nbytes for e in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _spinner(text: str):
+    """st.spinner inside a script run; nothing outside one (e.g. a deferred download)."""
+    import contextlib
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return st.spinner(text) if get_script_run_ctx() is not None else contextlib.nullcontext()
+
+
+MODELS = ModelCache(MODEL_CACHE_ENTRIES, MODEL_CACHE_BYTES)
+
+
 def model(config: ShuffleNetConfig):
-    """The real Keras model of `config` (read-only: never train or change it)."""
-    from shufflenet import build_model
-
-    BUILDS["model"] += 1
-    return build_model(config)
+    """The real Keras model of `config` (read-only: never train or change it).
+    ModelTooLargeError above MODEL_MAX_BYTES."""
+    return MODELS.entry(config).model
 
 
-@st.cache_resource(max_entries=4, show_spinner="Compiling the model for inference...")
 def predictor(config: ShuffleNetConfig) -> inference.Predictor:
-    BUILDS["predictor"] += 1
-    return inference.Predictor(model(config))
+    """The compiled predictor of `config`'s model (shared, read-only)."""
+    return MODELS.predictor(config)
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -301,6 +426,8 @@ def uploaded_predictor(weights_data: bytes, manifest_data: bytes, config: Shuffl
                        manifest_name: str) -> tuple[inference.Predictor, dict]:
     """Uploaded weights (CheckpointError for a bad pair; errors are not cached)."""
     from shufflenet.weights import load_uploaded
+
+    check_model_size(config)
 
     model, manifest = load_uploaded(weights_data, manifest_data, config, weights_name, manifest_name)
     return inference.Predictor(model), manifest

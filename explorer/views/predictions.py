@@ -125,8 +125,11 @@ def _pick_picture(task_key: str):
 def render(selection: Selection) -> None:
     config, task = selection.config, selection.task
     st.subheader("Weights")
-    chosen = _choose_weights(selection)
-    source, predictor = chosen
+    try:
+        source, predictor = _choose_weights(selection)
+    except cache.ModelTooLargeError as exc:
+        st.error(str(exc))
+        return
     if source.kind == RANDOM:
         st.warning(RANDOM_WEIGHTS)
     elif source.kind == IMPORTED:
