@@ -49,6 +49,32 @@ class ImageDecodeError(ValueError):
     """An uploaded file could not be used as a picture; the message says why and what to do."""
 
 
+#: First bytes of the accepted formats (to tell a damaged picture from something else).
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"BM", "BMP"))
+
+
+def _unreadable(data: bytes, name: str) -> str:
+    """Why bytes that Pillow cannot identify are not a picture, as specifically as the first
+    bytes allow: a damaged header of a known format, a text file (HTML, SVG, ...), or neither."""
+    fmt = next((f for signature, f in _SIGNATURES if data.startswith(signature)), None)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        fmt = "WebP"
+    if fmt is not None:
+        return (f"{name} starts like a {fmt} image but its header is damaged, so it cannot be read. "
+                "Save it again or try another file.")
+    try:
+        text = data[:2048].decode("utf-8").lower()
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        kind = ("an SVG drawing" if "<svg" in text else "an HTML page" if "<html" in text or "<!doctype" in text
+                else "a text file")
+        return (f"{name} is {kind}, not an image. Upload a {_ALLOWED_TEXT} image (export drawings to PNG "
+                "first).")
+    return f"{name} is not an image that can be read. Upload a {_ALLOWED_TEXT} image."
+
+
 # --- decoding ---------------------------------------------------------------------------------
 
 def decode_image(data: bytes, name: str = "The file", max_side: int | None = None) -> Image.Image:
@@ -67,6 +93,7 @@ def decode_image(data: bytes, name: str = "The file", max_side: int | None = Non
     # threads at once. Pillow refuses more than ~179 M pixels itself (DecompressionBombError),
     # and every size it merely warns about (~89 M and up) is above MAX_PIXELS, refused below
     # from the header, before a pixel is decoded.
+    fmt = None
     try:
         image = Image.open(io.BytesIO(data))
         fmt = image.format
@@ -86,9 +113,7 @@ def decode_image(data: bytes, name: str = "The file", max_side: int | None = Non
         if max_side is not None and max(image.size) > max_side:
             image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(
-            f"{name} is not an image that can be read. Upload a {_ALLOWED_TEXT} image."
-        ) from exc
+        raise ImageDecodeError(_unreadable(data, name)) from exc
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(
             f"{name} has far more than the {MAX_PIXELS // 1_000_000} million pixels allowed (a picture this "
@@ -98,7 +123,7 @@ def decode_image(data: bytes, name: str = "The file", max_side: int | None = Non
         raise
     except Exception as exc:  # untrusted bytes: any decoder failure means a damaged file
         raise ImageDecodeError(
-            f"{name} looks like a {_ALLOWED_TEXT} image but is damaged or truncated ({exc}). "
+            f"{name} looks like a {_FORMATS.get(fmt, _ALLOWED_TEXT)} image but is damaged or truncated ({exc}). "
             "Save it again or try another file."
         ) from exc
     return image
