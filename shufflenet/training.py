@@ -193,12 +193,12 @@ def train(
     """
     check_task_config(config)
     check_arguments(epochs, limit, batch_size, learning_rate, eval_limit, seed)
+    dataset = data.load_fashion_mnist(data_dir)  # a bad or missing file fails before TensorFlow loads
 
     import keras
 
     from .model import build_model
 
-    dataset = data.load_fashion_mnist(data_dir)
     train_images, train_labels = dataset.train
     if limit is not None:
         train_images, train_labels = train_images[:limit], train_labels[:limit]
