@@ -313,9 +313,10 @@ def results_table(found: list[Checkpoint] | None = None) -> str:
             f"ShuffleNet {cfg.scale:g}x, blocks {tuple(cfg.blocks)}, reduction {cfg.reduction:g}, input "
             f"{cfg.input_size}x{cfg.input_size}x{cfg.channels}, {cfg.num_classes} classes; trained on the "
             f"60,000 Fashion-MNIST training images with Adam (batch {batch}, "
-            f"cosine decay), one CPU thread on a shared 2-core machine; accuracy on all 10,000 test images. "
-            "MACs count every conv and the FC layer (multiply-adds). This is Fashion-MNIST at low resolution, "
-            "not ImageNet: differences between g here are within run-to-run noise and say little about the "
-            "paper's Table 2.",
+            f"cosine decay), one run each (seed 0); accuracy on all 10,000 test images. MACs count every conv "
+            "and the FC layer (multiply-adds). Training time is wall time on one CPU thread of a shared 2-core "
+            "machine under varying load from other jobs, so it is not comparable between rows. This is "
+            "Fashion-MNIST at low resolution, not ImageNet: with one run per g, differences of a point or so "
+            "are not evidence for or against the paper's Table 2.",
         ]
     return "\n".join(lines) + "\n"
