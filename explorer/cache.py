@@ -66,10 +66,11 @@ def check_model_size(config: ShuffleNetConfig) -> None:
 
 
 class _Entry:
-    __slots__ = ("model", "predictor", "nbytes")
+    __slots__ = ("model", "predictor", "nbytes", "lock")
 
     def __init__(self, model, nbytes: int):
         self.model, self.predictor, self.nbytes = model, None, nbytes
+        self.lock = threading.Lock()  # held while the predictor is compiled
 
 
 class ModelCache:
@@ -89,19 +90,17 @@ class ModelCache:
                 self._entries.move_to_end(config)
             return entry
 
-    def _key_lock(self, config) -> threading.Lock:
-        with self._lock:
-            return self._building.setdefault(config, threading.Lock())
-
     def entry(self, config: ShuffleNetConfig) -> _Entry:
         entry = self._get(config)
         if entry is not None:
             return entry
         check_model_size(config)
-        with self._key_lock(config):
-            try:
-                entry = self._get(config)
-                if entry is None:
+        with self._lock:
+            building = self._building.setdefault(config, threading.Lock())
+        with building:  # sessions asking for the same configuration wait for one build
+            entry = self._get(config)
+            if entry is None:
+                try:
                     from shufflenet import build_model
 
                     with _spinner("Building the Keras model..."):
@@ -110,23 +109,20 @@ class ModelCache:
                     with self._lock:
                         self._entries[config] = entry
                         self._evict()
-            finally:
-                with self._lock:
-                    self._building.pop(config, None)
+                finally:
+                    with self._lock:
+                        if self._building.get(config) is building:
+                            del self._building[config]
         return entry
 
     def predictor(self, config: ShuffleNetConfig) -> inference.Predictor:
         entry = self.entry(config)
         if entry.predictor is None:
-            with self._key_lock(config):
-                try:
-                    if entry.predictor is None:
-                        with _spinner("Compiling the model for inference..."):
-                            BUILDS["predictor"] += 1
-                            entry.predictor = inference.Predictor(entry.model)
-                finally:
-                    with self._lock:
-                        self._building.pop(config, None)
+            with entry.lock:
+                if entry.predictor is None:
+                    with _spinner("Compiling the model for inference..."):
+                        BUILDS["predictor"] += 1
+                        entry.predictor = inference.Predictor(entry.model)
         return entry.predictor
 
     def _evict(self) -> None:
