@@ -17,6 +17,8 @@ test: setup
 
 bench: setup
 	$(PY) bench/group_conv.py
+	$(PY) bench/perf_targets.py
+	$(PY) bench/ui_latency.py
 
 lint: setup
 	$(PY) -m ruff check shufflenet explorer tests bench
