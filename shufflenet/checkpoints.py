@@ -30,6 +30,22 @@ REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
+def manifest_header(config: ShuffleNetConfig, task: str) -> dict:
+    """The fields every manifest starts with: format, library version, time, config, task."""
+    import datetime
+
+    from . import __version__
+
+    return {
+        "format": "shufflenet-checkpoint",
+        "format_version": 1,
+        "library_version": __version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "task": task,
+    }
+
+
 class CheckpointError(ValueError):
     """A checkpoint (manifest or weights file) cannot be used; the message says why."""
 

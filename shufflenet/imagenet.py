@@ -30,7 +30,6 @@ torch is needed only to read a checkpoint and is imported lazily; everything els
 
 from __future__ import annotations
 
-import datetime
 import functools
 import hashlib
 import json
@@ -355,18 +354,12 @@ def _sha256(path: Path) -> str:
 
 def build_manifest(config: ShuffleNetConfig, source: Path | str, sha256: str | None = None) -> dict:
     """A checkpoint manifest (the `shufflenet.checkpoints` format) for imported megvii weights."""
-    from . import __version__
-    from .checkpoints import WEIGHTS_NAME
+    from .checkpoints import WEIGHTS_NAME, manifest_header
 
     groups, scale = _preset_of(config)
     mflops, params_m, top1_err, top5_err = MEGVII_RESULTS[groups, scale]
     return {
-        "format": "shufflenet-checkpoint",
-        "format_version": 1,
-        "library_version": __version__,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "config": config.to_dict(),
-        "task": TASK,
+        **manifest_header(config, TASK),
         "dataset": {
             "name": "ImageNet (ILSVRC-2012)",
             "classes": NUM_CLASSES,

@@ -7,7 +7,6 @@ cooperative stop). A checkpoint is a folder with `model.weights.h5` and `manifes
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import threading
@@ -19,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import data
-from .checkpoints import MANIFEST_NAME, WEIGHTS_NAME, read_checkpoint
+from .checkpoints import MANIFEST_NAME, WEIGHTS_NAME, manifest_header, read_checkpoint
 from .config import ShuffleNetConfig
 
 TASK = "fashion-mnist"
@@ -279,15 +278,8 @@ def build_manifest(config: ShuffleNetConfig, *, dataset: data.FashionMNIST, epoc
                    limit: int | None, train_images: int, batch_size: int, learning_rate: float, seed: int,
                    seconds: float, stopped: bool, steps_completed: int, test_accuracy: float, test_images: int,
                    history: list[EpochResult]) -> dict:
-    from . import __version__
-
     return {
-        "format": "shufflenet-checkpoint",
-        "format_version": 1,
-        "library_version": __version__,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "config": config.to_dict(),
-        "task": TASK,
+        **manifest_header(config, TASK),
         "dataset": {
             "name": "Fashion-MNIST",
             "source": dataset.source,
