@@ -272,25 +272,31 @@ def _seed_from_url() -> None:
 def render() -> Selection:
     _seed_from_url()
     ss = st.session_state
+    # Every widget's default is its current value (`value=`/`index=` from the state), never the
+    # widget's own first option or minimum: a browser that re-creates a widget from its element
+    # (seen on a busy server: 8 sessions at once, bench/load.py) takes the default, and sessions
+    # drifted to g = 1, or to 32 px and 2 classes, without anyone touching those controls.
     with st.sidebar:
         st.header("ShuffleNet v1")
-        view = st.radio("View", list(VIEWS), key="view")
+        view = st.radio("View", list(VIEWS), index=list(VIEWS).index(ss["view"]), key="view")
         st.subheader("Network")
-        st.selectbox("Groups g", ALLOWED_GROUPS, key="groups",
+        st.selectbox("Groups g", ALLOWED_GROUPS, index=ALLOWED_GROUPS.index(ss["groups"]), key="groups",
                      help="Groups of the 1x1 group convolutions (paper Sec. 3.1, Table 1).")
         for stage, key in zip((2, 3, 4), BLOCK_KEYS):
-            st.slider(f"Units in stage {stage}", *BLOCKS_RANGE, key=key, step=1,
+            st.slider(f"Units in stage {stage}", *BLOCKS_RANGE, value=ss[key], key=key, step=1,
                       help="The paper uses 4, 8 and 4 units (Table 1).")
-        st.slider("Bottleneck reduction", *REDUCTION_RANGE, key="reduction", step=REDUCTION_STEP,
+        st.slider("Bottleneck reduction", *REDUCTION_RANGE, value=ss["reduction"], key="reduction",
+                  step=REDUCTION_STEP,
                   help="Bottleneck channels / unit output channels; the paper uses 1/4 (Sec. 3.2).")
-        st.slider("Width scale s", *SCALE_RANGE, key="scale", step=SCALE_STEP, format="%.2fx",
+        st.slider("Width scale s", *SCALE_RANGE, value=ss["scale"], key="scale", step=SCALE_STEP, format="%.2fx",
                   help="Multiplies every layer's channels: 0.25x, 0.5x, 1x, 1.5x, 2x in the paper (Sec. 4.1.1).")
-        st.selectbox("Task", [t.label for t in TASKS], key="task", on_change=_apply_task_preset,
+        labels = [t.label for t in TASKS]
+        st.selectbox("Task", labels, index=labels.index(ss["task"]), key="task", on_change=_apply_task_preset,
                      format_func=lambda label: label + TASK_BY_LABEL[label].display)
-        with st.expander("Advanced: input and classes"):
-            st.number_input("Input size (pixels, square)", *SIZE_RANGE, key="input_size", step=SIZE_STEP,
-                            help="A multiple of 32: the network downsamples 32x.")
-            st.number_input("Classes", *CLASSES_RANGE, key="num_classes", step=1)
+        with st.expander("Advanced: input and classes"):  # not mounted in the browser until opened
+            st.number_input("Input size (pixels, square)", *SIZE_RANGE, value=ss["input_size"], key="input_size",
+                            step=SIZE_STEP, help="A multiple of 32: the network downsamples 32x.")
+            st.number_input("Classes", *CLASSES_RANGE, value=ss["num_classes"], key="num_classes", step=1)
         st.button("Reset to the paper's network", on_click=_reset_to_paper)
 
     task = task_for(ss)
