@@ -39,12 +39,17 @@ def render(selection: Selection) -> None:
     a = selection.config
     _seed_b(selection)
     st.subheader("A (the sidebar's network) vs B")
+    ss = st.session_state
     cols = st.columns(6)
-    cols[0].selectbox("B: groups g", ALLOWED_GROUPS, key=PREFIX + "groups")
+    # Defaults are the current values (see explorer/sidebar.py: a re-created widget takes its default).
+    cols[0].selectbox("B: groups g", ALLOWED_GROUPS, index=ALLOWED_GROUPS.index(ss[PREFIX + "groups"]),
+                      key=PREFIX + "groups")
     for col, stage, key in zip(cols[1:4], (2, 3, 4), BLOCK_KEYS):
-        col.slider(f"B: units in stage {stage}", *BLOCKS_RANGE, step=1, key=PREFIX + key)
-    cols[4].slider("B: reduction", *REDUCTION_RANGE, step=REDUCTION_STEP, key=PREFIX + "reduction")
-    cols[5].slider("B: width scale", *SCALE_RANGE, step=SCALE_STEP, format="%.2fx", key=PREFIX + "scale")
+        col.slider(f"B: units in stage {stage}", *BLOCKS_RANGE, value=ss[PREFIX + key], step=1, key=PREFIX + key)
+    cols[4].slider("B: reduction", *REDUCTION_RANGE, value=ss[PREFIX + "reduction"], step=REDUCTION_STEP,
+                   key=PREFIX + "reduction")
+    cols[5].slider("B: width scale", *SCALE_RANGE, value=ss[PREFIX + "scale"], step=SCALE_STEP, format="%.2fx",
+                   key=PREFIX + "scale")
     b = config_from_state(st.session_state, prefix=PREFIX)
     st.caption(f"A = {a.label}, units {'/'.join(map(str, a.blocks))}, reduction {a.reduction:g}; "
                f"B = {b.label}, units {'/'.join(map(str, b.blocks))}, reduction {b.reduction:g}; "
