@@ -9,25 +9,31 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import streamlit as st
 
-from shufflenet import ALLOWED_GROUPS, ShuffleNetConfig
+from shufflenet.config import FIELDS, STAGES, FieldSpec, ShuffleNetConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class Task:
+    """A dataset the explorer knows: choosing it presets the fields named like its attributes."""
+
     key: str  # the URL value
     label: str  # the option shown in the `task` select box
     input_size: int
     channels: int
     num_classes: int
+    scale: float = 1.0
     display: str = ""  # extra text shown after the label
 
 
 TASKS = (
-    Task("imagenet", "ImageNet (224x224x3, 1000 classes)", 224, 3, 1000),
-    Task("fashion-mnist", "Fashion-MNIST", 32, 1, 10, " (32x32x1, 10 classes)"),
+    Task("imagenet", "ImageNet (224x224x3, 1000 classes)", input_size=224, channels=3, num_classes=1000),
+    # 0.5x: the width of the trained checkpoints (assets/checkpoints).
+    Task("fashion-mnist", "Fashion-MNIST", input_size=32, channels=1, num_classes=10, scale=0.5,
+         display=" (0.5x, 32x32x1, 10 classes)"),
 )
 TASK_BY_KEY = {t.key: t for t in TASKS}
 TASK_BY_LABEL = {t.label: t for t in TASKS}
@@ -44,25 +50,63 @@ VIEWS = {
 }
 VIEW_BY_SLUG = {slug: name for name, slug in VIEWS.items()}
 
-BLOCK_KEYS = ("blocks_stage2", "blocks_stage3", "blocks_stage4")
-BLOCKS_RANGE = (1, 16)
-REDUCTION_RANGE, REDUCTION_STEP = (0.05, 1.0), 0.05
-SCALE_RANGE, SCALE_STEP = (0.25, 3.0), 0.25
-SIZE_RANGE, SIZE_STEP = (32, 512), 32
-CLASSES_RANGE = (2, 100_000)
+# The controls are made from the library's declaration of the fields (`shufflenet.config.FIELDS`):
+# their limits, steps, choices, labels and help live there. Only how they are shown is said here.
+#: Fields without a control: the task decides them.
+TASK_DECIDES = ("channels",)
+#: Fields shown as number inputs in the "Advanced" expander (every other range is a slider).
+NUMBER_INPUTS = ("input_size", "num_classes")
+FORMATS = {"scale": "%.2fx"}
+CONTROLS = {name: spec for name, spec in FIELDS.items() if name not in TASK_DECIDES}
+#: The controlled fields a task presets (`Task` attributes named like a field).
+TASK_PRESETS = tuple(name for name in CONTROLS if name in {f.name for f in dataclasses.fields(Task)})
 
-_PAPER = ShuffleNetConfig()
-DEFAULTS = {
-    "view": "Overview",
-    "groups": _PAPER.groups,
-    **dict(zip(BLOCK_KEYS, _PAPER.blocks)),
-    "reduction": _PAPER.reduction,
-    "scale": _PAPER.scale,
-    "task": TASKS[0].label,
-    "input_size": TASKS[0].input_size,
-    "num_classes": TASKS[0].num_classes,
+
+def widget_keys(spec: FieldSpec) -> tuple[str, ...]:
+    """The widget (and session state) keys of a field: its name, or one per stage for `blocks`."""
+    return tuple(f"{spec.name}_stage{stage}" for stage in STAGES) if spec.count > 1 else (spec.name,)
+
+
+BLOCK_KEYS = widget_keys(FIELDS["blocks"])
+
+
+def _default(spec: FieldSpec, task: Task):
+    """A field's value until someone sets it: the task's preset, else the paper's."""
+    return getattr(task, spec.name) if spec.name in TASK_PRESETS else spec.default
+
+
+def _state(spec: FieldSpec, value) -> dict:
+    """A field's value as widget state: `blocks` spreads over one key per stage."""
+    return dict(zip(widget_keys(spec), value if spec.count > 1 else (value,)))
+
+
+def _defaults(task: Task) -> dict:
+    return {k: v for spec in CONTROLS.values() for k, v in _state(spec, _default(spec, task)).items()}
+
+
+DEFAULTS = {"view": "Overview", "task": TASKS[0].label, **_defaults(TASKS[0])}
+
+
+class UrlField(NamedTuple):
+    field: str  # the ShuffleNetConfig field it sets
+    subject: str  # who "must be ..." in its warning
+    fallback: str  # how its warning names the value used instead ({} is that value)
+    omit: str = ""  # left out of links when the value is the task's "preset" or the field's "default"
+
+
+#: URL key -> the field it sets. `view` and `task` are not configuration fields.
+URL_KEYS = {
+    "groups": UrlField("groups", "g", "g = {}"),
+    "blocks": UrlField("blocks", "it", "blocks {}"),
+    "reduction": UrlField("reduction", "it", "reduction {}"),
+    "scale": UrlField("scale", "it", "scale {}"),  # always written, though a task presets it: links stay explicit
+    "size": UrlField("input_size", "the input size", "size of the task, {}", omit="preset"),
+    "classes": UrlField("num_classes", "it", "number of classes of the task, {}", omit="preset"),
+    "shuffle": UrlField("shuffle", "it", "channel shuffle, {}", omit="default"),
 }
-URL_FIELDS = ("view", "groups", "blocks", "reduction", "scale", "task", "size", "classes")
+URL_FIELDS = ("view", "groups", "blocks", "reduction", "scale", "task", "size", "classes", "shuffle")
+#: What a switch may say in the URL.
+SWITCH_WORDS = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +124,11 @@ class Selection:
 def _on_grid(value: float, low: float, high: float, step: float) -> bool:
     k = (value - low) / step
     return low - 1e-9 <= value <= high + 1e-9 and math.isclose(k, round(k), abs_tol=1e-6)
+
+
+def _decimals(step: float) -> int:
+    """Decimals of a slider's grid: 2 for steps of 0.05 or 0.25, so 0.30000000000000004 is 0.3."""
+    return len(f"{step:g}".partition(".")[2])
 
 
 def _last(value):
@@ -100,106 +149,96 @@ def _shown(text: str) -> str:
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
 
 
+def _url_text(value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _parse_one(spec: FieldSpec, text: str):
+    """One value of a field from URL text, or None where the controls could not show it."""
+    try:
+        x = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(x):
+        return None
+    if spec.kind is float:
+        return round(x, _decimals(spec.step)) if _on_grid(x, spec.low, spec.high, spec.step) else None
+    n = int(x) if x.is_integer() else None
+    if spec.choices:
+        return n if n in spec.choices else None
+    return n if n is not None and spec.low <= n <= spec.high and (n - spec.low) % spec.step == 0 else None
+
+
+def _parse_field(spec: FieldSpec, text: str):
+    if spec.kind is bool:
+        return SWITCH_WORDS.get(text.lower())
+    values = [_parse_one(spec, part) for part in (text.replace(";", ",").split(",") if spec.count > 1 else [text])]
+    if len(values) != spec.count or None in values:
+        return None
+    return tuple(values) if spec.count > 1 else values[0]
+
+
+def _allowed(spec: FieldSpec, subject: str) -> str:
+    """What the URL may hold for a field, said the way the explorer's controls allow it."""
+    if spec.kind is bool:
+        return f"{subject} must be 1 or 0 (also true/false, on/off)"
+    if spec.choices:
+        return f"{subject} must be {spec.allowed}"
+    span = f"from {spec.low:,} to {spec.high:,}"
+    if spec.count > 1:
+        count = ("two", "three", "four")[spec.count - 2]
+        return f"{subject} must be {count} whole numbers {span}, one per stage, e.g. {_url_text(spec.default)}"
+    if spec.kind is float:
+        return f"{subject} must be a number {span} in steps of {spec.step}"
+    if spec.step > 1:
+        return f"{subject} must be a multiple of {spec.step} {span}"
+    return f"{subject} must be a whole number {span}"
+
+
 def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
     """Widget state from URL query parameters, and one warning per invalid field.
 
     Each field falls back to its default on its own: `?groups=5&scale=0.5` keeps the 0.5x
-    width and warns about g. `size` and `classes` default to the task's preset.
+    width and warns about g. `scale`, `size` and `classes` default to the task's preset.
     """
-    state = dict(DEFAULTS)
-    warnings: list[str] = []
     p = {str(k): str(_last(v)).strip() for k, v in params.items()}
+    bad: dict[str, str] = {}
 
-    def warn(field: str, allowed: str, fallback: str) -> None:
-        warnings.append(
-            f"URL parameter `{field}={_shown(p[field])}` is not valid: {allowed}. "
-            f"Using the default {fallback} instead."
-        )
+    def warn(key: str, allowed: str, fallback: str) -> None:
+        bad[key] = (f"URL parameter `{key}={_shown(p[key])}` is not valid: {allowed}. "
+                    f"Using the default {fallback} instead.")
 
-    if "view" in p:
-        slug = p["view"].lower()
-        if slug in VIEW_BY_SLUG:
-            state["view"] = VIEW_BY_SLUG[slug]
+    view = VIEW_BY_SLUG.get(p.get("view", "overview").lower())
+    if view is None:
+        view = "Overview"
+        warn("view", f"it must be one of {', '.join(VIEWS.values())}", "view, Overview")
+    task = TASK_BY_KEY.get(p.get("task", TASKS[0].key).lower().replace("_", "-"))
+    if task is None:
+        task = TASKS[0]
+        warn("task", f"it must be one of {', '.join(TASK_BY_KEY)}", f"task, {task.key}")
+    state = {"view": view, "task": task.label, **_defaults(task)}
+    for key, url in URL_KEYS.items():
+        if key not in p:
+            continue
+        spec = FIELDS[url.field]
+        value = _parse_field(spec, p[key])
+        if value is None:
+            default = _default(spec, task)
+            shown = ("on" if default else "off") if spec.kind is bool else _url_text(default)
+            warn(key, _allowed(spec, url.subject), url.fallback.format(shown))
         else:
-            warn("view", f"it must be one of {', '.join(VIEWS.values())}", "view, Overview")
-    if "groups" in p:
-        g = _parse_int(p["groups"])
-        if g in ALLOWED_GROUPS:
-            state["groups"] = g
-        else:
-            warn("groups", f"g must be one of {', '.join(map(str, ALLOWED_GROUPS))}", f"g = {DEFAULTS['groups']}")
-    if "blocks" in p:
-        parts = [_parse_int(b) for b in p["blocks"].replace(";", ",").split(",")]
-        lo, hi = BLOCKS_RANGE
-        if len(parts) == 3 and all(b is not None and lo <= b <= hi for b in parts):
-            state.update(zip(BLOCK_KEYS, parts))
-        else:
-            default = ",".join(str(DEFAULTS[k]) for k in BLOCK_KEYS)
-            warn("blocks", f"it must be three whole numbers from {lo} to {hi}, one per stage, e.g. 4,8,4",
-                 f"blocks {default}")
-    if "reduction" in p:
-        r = _parse_float(p["reduction"])
-        lo, hi = REDUCTION_RANGE
-        if r is not None and _on_grid(r, lo, hi, REDUCTION_STEP):
-            state["reduction"] = round(r, 2)
-        else:
-            warn("reduction", f"it must be a number from {lo} to {hi} in steps of {REDUCTION_STEP}",
-                 f"reduction {DEFAULTS['reduction']}")
-    if "scale" in p:
-        s = _parse_float(p["scale"])
-        lo, hi = SCALE_RANGE
-        if s is not None and _on_grid(s, lo, hi, SCALE_STEP):
-            state["scale"] = round(s, 2)
-        else:
-            warn("scale", f"it must be a number from {lo} to {hi} in steps of {SCALE_STEP}",
-                 f"scale {DEFAULTS['scale']}")
-    task = TASKS[0]
-    if "task" in p:
-        key = p["task"].lower().replace("_", "-")
-        if key in TASK_BY_KEY:
-            task = TASK_BY_KEY[key]
-        else:
-            warn("task", f"it must be one of {', '.join(TASK_BY_KEY)}", f"task, {task.key}")
-    state["task"] = task.label
-    state["input_size"], state["num_classes"] = task.input_size, task.num_classes
-    if "size" in p:
-        n = _parse_int(p["size"])
-        lo, hi = SIZE_RANGE
-        if n is not None and lo <= n <= hi and n % SIZE_STEP == 0:
-            state["input_size"] = n
-        else:
-            warn("size", f"the input size must be a multiple of {SIZE_STEP} from {lo} to {hi}",
-                 f"size of the task, {task.input_size}")
-    if "classes" in p:
-        n = _parse_int(p["classes"])
-        lo, hi = CLASSES_RANGE
-        if n is not None and lo <= n <= hi:
-            state["num_classes"] = n
-        else:
-            warn("classes", f"it must be a whole number from {lo} to {hi:,}",
-                 f"number of classes of the task, {task.num_classes}")
+            state.update(_state(spec, value))
+    warnings = [bad[key] for key in URL_FIELDS if key in bad]
     unknown = sorted(set(p) - set(URL_FIELDS))
     if unknown:
         listed = ", ".join(f"`{_shown(k)}`" for k in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         warnings.append(f"Unknown URL parameter(s) ignored: {listed}{more}. Known: {', '.join(URL_FIELDS)}.")
     return state, warnings
-
-
-def _parse_int(text: str) -> int | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if math.isfinite(value) and value.is_integer() else None
-
-
-def _parse_float(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def task_for(state: Mapping) -> Task:
@@ -210,36 +249,33 @@ def config_from_state(state: Mapping, prefix: str = "") -> ShuffleNetConfig:
     """The configuration the widgets describe. Slider floats are rounded to their grid, so
     0.30000000000000004 and 0.3 are the same (cached) configuration.
 
-    `prefix` reads the network fields (groups, blocks, reduction, scale) from other widgets,
-    e.g. "cmp_" for the Compare view's configuration B; input and classes stay the sidebar's.
+    `prefix` reads a field from other widgets where they exist, e.g. "cmp_" for the Compare
+    view's configuration B (groups, blocks, reduction, scale); the other fields stay the sidebar's.
     """
     task = task_for(state)
-    return ShuffleNetConfig(
-        groups=int(state[prefix + "groups"]),
-        blocks=tuple(int(state[prefix + k]) for k in BLOCK_KEYS),
-        reduction=round(float(state[prefix + "reduction"]), 2),
-        scale=round(float(state[prefix + "scale"]), 2),
-        input_size=int(state["input_size"]),
-        channels=task.channels,
-        num_classes=int(state["num_classes"]),
-    )
+    values = {name: getattr(task, name) for name in TASK_DECIDES}
+    for name, spec in CONTROLS.items():
+        keys = widget_keys(spec)
+        where = prefix if all(prefix + k in state for k in keys) else ""
+        read = [state[where + k] for k in keys]
+        if spec.kind is float:
+            read = [round(float(v), _decimals(spec.step)) for v in read]
+        else:
+            read = [spec.kind(v) for v in read]
+        values[name] = tuple(read) if spec.count > 1 else read[0]
+    return ShuffleNetConfig(**values)
 
 
 def query_params_for(config: ShuffleNetConfig, task: Task, view: str) -> dict[str, str]:
     """The URL query parameters of a selection; size and classes only when they differ from
-    the task's preset, so shared links stay short."""
-    params = {
-        "view": VIEWS.get(view, "overview"),
-        "groups": str(config.groups),
-        "blocks": ",".join(map(str, config.blocks)),
-        "reduction": str(config.reduction),
-        "scale": str(config.scale),
-        "task": task.key,
-    }
-    if config.input_size != task.input_size:
-        params["size"] = str(config.input_size)
-    if config.num_classes != task.num_classes:
-        params["classes"] = str(config.num_classes)
+    the task's preset and the channel shuffle only when it is off, so shared links stay short."""
+    params = {"view": VIEWS.get(view, "overview"), "task": task.key}
+    for key, url in URL_KEYS.items():
+        value = getattr(config, url.field)
+        if (url.omit == "preset" and value == getattr(task, url.field)) or (
+                url.omit == "default" and value == FIELDS[url.field].default):
+            continue
+        params[key] = _url_text(value)
     return params
 
 
@@ -247,8 +283,8 @@ def query_params_for(config: ShuffleNetConfig, task: Task, view: str) -> dict[st
 
 def _apply_task_preset() -> None:
     task = task_for(st.session_state)
-    st.session_state["input_size"] = task.input_size
-    st.session_state["num_classes"] = task.num_classes
+    for name in TASK_PRESETS:
+        st.session_state[name] = getattr(task, name)
 
 
 def _reset_to_paper() -> None:
@@ -269,6 +305,23 @@ def _seed_from_url() -> None:
     ss["_url_config"] = config_from_state(state)
 
 
+def _control(spec: FieldSpec) -> None:
+    """A field's widget from its declaration: a select box for choices, a toggle for a switch, a
+    number input or slider for a range; `blocks` gets one slider per stage."""
+    ss = st.session_state
+    for stage, key in zip(STAGES, widget_keys(spec)):
+        label = f"{spec.label} {stage}" if spec.count > 1 else spec.label
+        if spec.choices:
+            st.selectbox(label, spec.choices, index=spec.choices.index(ss[key]), key=key, help=spec.help)
+        elif spec.kind is bool:
+            st.toggle(label, value=ss[key], key=key, help=spec.help)
+        elif spec.name in NUMBER_INPUTS:
+            st.number_input(label, spec.low, spec.high, value=ss[key], key=key, step=spec.step, help=spec.help)
+        else:
+            st.slider(label, spec.low, spec.high, value=ss[key], key=key, step=spec.step,
+                      format=FORMATS.get(spec.name), help=spec.help)
+
+
 def render() -> Selection:
     _seed_from_url()
     ss = st.session_state
@@ -280,23 +333,15 @@ def render() -> Selection:
         st.header("ShuffleNet v1")
         view = st.radio("View", list(VIEWS), index=list(VIEWS).index(ss["view"]), key="view")
         st.subheader("Network")
-        st.selectbox("Groups g", ALLOWED_GROUPS, index=ALLOWED_GROUPS.index(ss["groups"]), key="groups",
-                     help="Groups of the 1x1 group convolutions (paper Sec. 3.1, Table 1).")
-        for stage, key in zip((2, 3, 4), BLOCK_KEYS):
-            st.slider(f"Units in stage {stage}", *BLOCKS_RANGE, value=ss[key], key=key, step=1,
-                      help="The paper uses 4, 8 and 4 units (Table 1).")
-        st.slider("Bottleneck reduction", *REDUCTION_RANGE, value=ss["reduction"], key="reduction",
-                  step=REDUCTION_STEP,
-                  help="Bottleneck channels / unit output channels; the paper uses 1/4 (Sec. 3.2).")
-        st.slider("Width scale s", *SCALE_RANGE, value=ss["scale"], key="scale", step=SCALE_STEP, format="%.2fx",
-                  help="Multiplies every layer's channels: 0.25x, 0.5x, 1x, 1.5x, 2x in the paper (Sec. 4.1.1).")
+        for name, spec in CONTROLS.items():
+            if name not in NUMBER_INPUTS:
+                _control(spec)
         labels = [t.label for t in TASKS]
         st.selectbox("Task", labels, index=labels.index(ss["task"]), key="task", on_change=_apply_task_preset,
                      format_func=lambda label: label + TASK_BY_LABEL[label].display)
         with st.expander("Advanced: input and classes"):  # not mounted in the browser until opened
-            st.number_input("Input size (pixels, square)", *SIZE_RANGE, value=ss["input_size"], key="input_size",
-                            step=SIZE_STEP, help="A multiple of 32: the network downsamples 32x.")
-            st.number_input("Classes", *CLASSES_RANGE, value=ss["num_classes"], key="num_classes", step=1)
+            for name in NUMBER_INPUTS:
+                _control(FIELDS[name])
         st.button("Reset to the paper's network", on_click=_reset_to_paper)
 
     task = task_for(ss)

@@ -3,12 +3,16 @@
 Every paper rule that turns a configuration into channel counts has its single home here:
 `stage_widths` (Table 1 and the width multiplier), `stem_width`, `bottleneck_channels`
 (Sec. 3.2: a quarter of the unit's output) and `first_pointwise_groups` (the stage-2 exception).
+So does what each field a person sets may hold (`FIELDS`): the command line and the explorer
+make their flags, controls and URL checks from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import types
+from collections.abc import Mapping
 from typing import Any
 
 ALLOWED_GROUPS = (1, 2, 3, 4, 8)
@@ -26,6 +30,59 @@ STAGES = (2, 3, 4)
 #: "transposed": (n, g) -> transpose, the inverse permutation, as megvii's released code does.
 SHUFFLE_LAYOUTS = ("paper", "transposed")
 DEFAULT_BLOCKS = (4, 8, 4)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """What a person may set one `ShuffleNetConfig` field to, stated once.
+
+    The validation in `ShuffleNetConfig`, the command line's flags and the explorer's controls and
+    URL all take their limits, steps, choices and help from here (see `FIELDS`), so a limit cannot
+    say one thing in the sidebar and another in the library.
+
+    `step` is the grid of the explorer's controls and of its URL. The configuration itself takes
+    any value in range (0.3x is a valid width), except `input_size`, whose step the network
+    needs: it downsamples 32x.
+    """
+
+    kind: type  # of one value: int, float or bool
+    label: str  # a human name, as the explorer's control shows it
+    help: str  # what the field does and what the paper uses
+    low: int | float | None = None
+    high: int | float | None = None
+    step: int | float | None = None
+    choices: tuple = ()
+    choice_names: tuple[str, ...] = ()  # said after each choice: "1 (grayscale)"
+    count: int = 1  # values in the field: `blocks` holds one per stage
+    name: str = ""  # filled in from the dataclass field (see `FIELDS`)
+    default: Any = None  # filled in from the dataclass field
+
+    @property
+    def allowed(self) -> str:
+        """What the field accepts, in words: "one of 1, 2, 3, 4, 8", "1 (grayscale) or 3 (RGB)"."""
+        if self.kind is bool:
+            return "true or false"
+        if self.choice_names:
+            named = [f"{c} ({n})" for c, n in zip(self.choices, self.choice_names)]
+            return ", ".join(named[:-1]) + " or " + named[-1]
+        if self.choices:
+            return f"one of {_listed(self.choices)}"
+        if self.count > 1:
+            return f"{self.count} whole numbers, each from {self.low} to {self.high}"
+        if self.kind is float:
+            return f"a number from {self.low} to {self.high}"
+        if self.step and self.step > 1:
+            return f"a multiple of {self.step} from {self.low} to {self.high}"
+        return f"a whole number from {self.low} to {self.high}"
+
+
+def _declared(default: Any, **spec: Any) -> Any:
+    """A dataclass field that carries its `FieldSpec`, so the limits sit next to the field."""
+    return dataclasses.field(default=default, metadata={"spec": FieldSpec(**spec)})
+
+
+def _listed(values) -> str:
+    return ", ".join(map(str, values))
 
 
 def _describe(value: Any) -> str:
@@ -75,54 +132,76 @@ class ShuffleNetConfig:
             some published checkpoints (megvii's 1.5x) use a stem the rule does not give.
         fc_bias: whether the classifier's FC layer has a bias (megvii's has none).
         shuffle_layout: "paper" or "transposed" (see `SHUFFLE_LAYOUTS`).
+        shuffle: whether the units shuffle channels (paper Sec. 3.1). False is the ablation of
+            the paper's Table 3: the same network, the same MACs, groups that never mix.
     """
 
-    groups: int = 3
-    blocks: tuple[int, int, int] = DEFAULT_BLOCKS
-    reduction: float = 0.25
-    scale: float = 1.0
-    input_size: int = 224
-    channels: int = 3
-    num_classes: int = 1000
+    # The fields a person sets carry their limits and help (`FieldSpec`, collected in `FIELDS`);
+    # the rest describe published checkpoints and are set by the code that reads them.
+    groups: int = _declared(3, kind=int, label="Groups g", choices=ALLOWED_GROUPS,
+                            help="Groups of the 1x1 group convolutions (paper Sec. 3.1, Table 1).")
+    blocks: tuple[int, int, int] = _declared(DEFAULT_BLOCKS, kind=int, label="Units in stage", low=1, high=16, step=1,
+                                             count=len(STAGES), help="The paper uses 4, 8 and 4 units (Table 1).")
+    reduction: float = _declared(
+        0.25, kind=float, label="Bottleneck reduction", low=0.05, high=1.0, step=0.05,
+        help="Bottleneck channels / unit output channels; the paper uses 1/4 (Sec. 3.2).")
+    scale: float = _declared(
+        1.0, kind=float, label="Width scale s", low=0.25, high=3.0, step=0.25,
+        help="Multiplies every layer's channels: 0.25x, 0.5x, 1x, 1.5x, 2x in the paper (Sec. 4.1.1).")
+    input_size: int = _declared(224, kind=int, label="Input size (pixels, square)", low=32, high=512, step=32,
+                                help="A multiple of 32: the network downsamples 32x.")
+    channels: int = _declared(3, kind=int, label="Input channels", choices=(1, 3), choice_names=("grayscale", "RGB"),
+                              help="Colour channels of the input image.")
+    num_classes: int = _declared(1000, kind=int, label="Classes", low=2, high=100_000, step=1,
+                                 help="Outputs of the classifier: 1000 for ImageNet, 10 for Fashion-MNIST.")
     stem_channels: int | None = None
     fc_bias: bool = True
     shuffle_layout: str = "paper"
+    shuffle: bool = _declared(
+        True, kind=bool, label="Channel shuffle",
+        help="Shuffles the channels between group convolutions so that groups mix (paper Sec. 3.1). Switched "
+             "off, this is the paper's Table 3 ablation: the same network and MACs, but the groups never mix. "
+             "On by default.")
 
     def __post_init__(self) -> None:
+        spec = FIELDS
         groups = self.groups
         if isinstance(groups, float) and groups.is_integer():
             groups = int(groups)
-        if isinstance(groups, bool) or groups not in ALLOWED_GROUPS:
+        if isinstance(groups, bool) or groups not in spec["groups"].choices:
             raise ValueError(
-                f"`groups` must be one of {', '.join(map(str, ALLOWED_GROUPS))} "
+                f"`groups` must be {spec['groups'].allowed} "
                 f"(the settings of the paper's Table 1). Received: groups={_describe(self.groups)}"
             )
-        blocks = self.blocks
-        if isinstance(blocks, (str, bytes)) or not hasattr(blocks, "__len__") or len(blocks) != 3:
+        blocks, b = self.blocks, spec["blocks"]
+        if isinstance(blocks, (str, bytes)) or not hasattr(blocks, "__len__") or len(blocks) != b.count:
             raise ValueError(
                 "`blocks` must be three whole numbers, the units of stages 2, 3 and 4, "
-                f"each from 1 to 16 (paper: 4, 8, 4). Received: blocks={_describe(blocks)}"
+                f"each from {b.low} to {b.high} (paper: {_listed(b.default)}). Received: blocks={_describe(blocks)}"
             )
         blocks = tuple(
-            _as_int(f"blocks[stage{stage}]", b, 1, 16) for stage, b in zip(STAGES, blocks)
+            _as_int(f"blocks[stage{stage}]", n, b.low, b.high) for stage, n in zip(STAGES, blocks)
         )
-        size = _as_int("input_size", self.input_size, 32, 512, ", a multiple of 32")
-        if size % 32:
+        side = spec["input_size"]
+        size = _as_int("input_size", self.input_size, side.low, side.high, f", a multiple of {side.step}")
+        if size % side.step:
             raise ValueError(
-                "`input_size` must be a multiple of 32 (the network downsamples 32x), "
-                f"from 32 to 512. Received: input_size={size}"
+                f"`input_size` must be a multiple of {side.step} (the network downsamples 32x), "
+                f"from {side.low} to {side.high}. Received: input_size={size}"
             )
-        channels = _as_int("channels", self.channels, 1, 3)
-        if channels not in (1, 3):
-            raise ValueError(f"`channels` must be 1 (grayscale) or 3 (RGB). Received: channels={channels}")
+        colours = spec["channels"]
+        channels = _as_int("channels", self.channels, min(colours.choices), max(colours.choices))
+        if channels not in colours.choices:
+            raise ValueError(f"`channels` must be {colours.allowed}. Received: channels={channels}")
         set_ = object.__setattr__
         set_(self, "groups", int(groups))
         set_(self, "blocks", blocks)
-        set_(self, "reduction", _as_float("reduction", self.reduction, 0.05, 1.0))
-        set_(self, "scale", _as_float("scale", self.scale, 0.25, 3.0))
+        for name in ("reduction", "scale"):
+            set_(self, name, _as_float(name, getattr(self, name), spec[name].low, spec[name].high))
         set_(self, "input_size", size)
         set_(self, "channels", channels)
-        set_(self, "num_classes", _as_int("num_classes", self.num_classes, 2, 100_000))
+        classes = spec["num_classes"]
+        set_(self, "num_classes", _as_int("num_classes", self.num_classes, classes.low, classes.high))
         if self.stem_channels is not None:
             stem = _as_int("stem_channels", self.stem_channels, 4, 512)
             if stem % self.groups:
@@ -132,6 +211,8 @@ class ShuffleNetConfig:
             set_(self, "stem_channels", stem)
         if not isinstance(self.fc_bias, bool):
             raise ValueError(f"`fc_bias` must be true or false. Received: fc_bias={_describe(self.fc_bias)}")
+        if not isinstance(self.shuffle, bool):
+            raise ValueError(f"`shuffle` must be true or false. Received: shuffle={_describe(self.shuffle)}")
         if self.shuffle_layout not in SHUFFLE_LAYOUTS:
             raise ValueError(
                 f"`shuffle_layout` must be one of {', '.join(SHUFFLE_LAYOUTS)}. "
@@ -199,5 +280,14 @@ class ShuffleNetConfig:
 
     @property
     def label(self) -> str:
-        """Short human name, e.g. `ShuffleNet 1x (g=3)`."""
-        return f"ShuffleNet {self.scale:g}x (g={self.groups})"
+        """Short human name, e.g. `ShuffleNet 1x (g=3)`, `ShuffleNet 0.5x (g=8, no shuffle)`."""
+        return f"ShuffleNet {self.scale:g}x (g={self.groups}{'' if self.shuffle else ', no shuffle'})"
+
+
+#: The fields a person sets, in the dataclass's order: name -> its `FieldSpec` (with `name` and
+#: `default` filled in). The command line's flags and the explorer's controls are made from this
+#: table, so a declared field gets both; the URL names its fields in explorer/sidebar.py.
+FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType({
+    f.name: dataclasses.replace(f.metadata["spec"], name=f.name, default=f.default)
+    for f in dataclasses.fields(ShuffleNetConfig) if "spec" in f.metadata
+})

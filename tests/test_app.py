@@ -86,7 +86,7 @@ def test_parse_query_params_reads_every_field():
 @pytest.mark.parametrize(("field", "value"), [
     ("groups", "5"), ("groups", "three"), ("blocks", "4,x,4"), ("blocks", "4,8"), ("blocks", "4,17,4"),
     ("reduction", "0"), ("reduction", "0.33"), ("scale", "4"), ("scale", "nan"), ("task", "cifar"),
-    ("size", "100"), ("classes", "1"), ("view", "nowhere"),
+    ("size", "100"), ("classes", "1"), ("view", "nowhere"), ("shuffle", "2"), ("shuffle", "yes"),
 ])
 def test_parse_query_params_bad_value_falls_back_for_that_field_only(field, value):
     state, warns = sidebar.parse_query_params({field: value, "scale": "0.5"} if field != "scale"
@@ -112,6 +112,40 @@ def test_query_params_round_trip():
                       "task": "imagenet", "size": "96", "classes": "100"}
     state, warns = sidebar.parse_query_params(params)
     assert warns == [] and sidebar.config_from_state(state) == config
+
+
+def test_fashion_mnist_presets_the_checkpoints_configuration():
+    state, warns = sidebar.parse_query_params({"task": "fashion-mnist"})
+    assert warns == []
+    assert sidebar.config_from_state(state) == ShuffleNetConfig(scale=0.5, input_size=32, channels=1, num_classes=10)
+    assert sidebar.TASK_BY_KEY["fashion-mnist"].display == " (0.5x, 32x32x1, 10 classes)"
+    state, _ = sidebar.parse_query_params({"task": "fashion-mnist", "scale": "1.5"})
+    assert state["scale"] == 1.5  # the link's own value wins over the preset
+    state, (warning,) = sidebar.parse_query_params({"task": "fashion-mnist", "scale": "9"})
+    assert state["scale"] == 0.5 and "Using the default scale 0.5 instead" in warning
+    # Links keep naming the scale, so they mean the same network whatever the preset.
+    fashion = sidebar.TASK_BY_KEY["fashion-mnist"]
+    params = sidebar.query_params_for(sidebar.config_from_state(state), fashion, "Overview")
+    assert params["scale"] == "0.5" and "size" not in params and "classes" not in params
+
+
+@pytest.mark.parametrize(("value", "shuffle"), [
+    ("0", False), ("1", True), ("false", False), ("TRUE", True), ("off", False), ("On", True),
+])
+def test_shuffle_in_the_url(value, shuffle):
+    state, warns = sidebar.parse_query_params({"shuffle": value, "groups": "8"})
+    assert warns == []
+    config = sidebar.config_from_state(state)
+    assert config == ShuffleNetConfig(groups=8, shuffle=shuffle)
+    params = sidebar.query_params_for(config, sidebar.TASKS[0], "Overview")
+    assert params.get("shuffle") == (None if shuffle else "0")  # left out when on, as the paper's network
+
+
+def test_bad_shuffle_in_the_url_warns_and_keeps_it_on():
+    state, (warning,) = sidebar.parse_query_params({"shuffle": "maybe", "scale": "0.5"})
+    assert state["shuffle"] is True and state["scale"] == 0.5
+    assert warning == ("URL parameter `shuffle=maybe` is not valid: it must be 1 or 0 (also true/false, on/off). "
+                       "Using the default channel shuffle, on instead.")
 
 
 def test_slider_float_noise_is_one_configuration():
@@ -191,15 +225,53 @@ def test_bad_url_values_warn_and_fall_back_per_field():
     assert warnings(at) == []
 
 
-def test_task_preset_sets_input_and_classes():
+def test_task_preset_sets_input_classes_and_scale():
     at = make_app()
     at.selectbox(key="task").set_value("Fashion-MNIST").run()
     no_exception(at)
     assert at.number_input(key="input_size").value == 32 and at.number_input(key="num_classes").value == 10
+    assert at.slider(key="scale").value == 0.5  # the trained checkpoints' width
     assert at.query_params["task"] == "fashion-mnist" and "size" not in at.query_params
+    assert at.query_params["scale"] == "0.5"
     at.number_input(key="input_size").set_value(64).run()
     assert at.query_params["size"] == "64"
     assert "64×64×1" in at.subheader[0].value
+
+
+def test_controls_are_made_from_the_declaration():
+    from shufflenet.config import FIELDS
+
+    at = make_app()
+    no_exception(at)
+    widgets = {"groups": at.selectbox(key="groups"), "reduction": at.slider(key="reduction"),
+               "scale": at.slider(key="scale"), "input_size": at.number_input(key="input_size"),
+               "num_classes": at.number_input(key="num_classes"), "shuffle": at.toggle(key="shuffle"),
+               **{key: at.slider(key=key) for key in sidebar.BLOCK_KEYS}}
+    assert [widgets[k].label for k in ("groups", *sidebar.BLOCK_KEYS, "reduction", "scale", "input_size",
+                                       "num_classes", "shuffle")] == [
+        "Groups g", "Units in stage 2", "Units in stage 3", "Units in stage 4", "Bottleneck reduction",
+        "Width scale s", "Input size (pixels, square)", "Classes", "Channel shuffle"]
+    assert widgets["groups"].options == [str(g) for g in FIELDS["groups"].choices]
+    for key, widget in widgets.items():
+        assert widget.help == FIELDS[key.split("_stage")[0]].help, key
+    for key in ("reduction", "scale", *sidebar.BLOCK_KEYS):
+        spec = FIELDS[key.split("_stage")[0]]
+        assert (widgets[key].min, widgets[key].max, widgets[key].step) == (spec.low, spec.high, spec.step), key
+    assert (widgets["input_size"].min, widgets["input_size"].max, widgets["input_size"].step) == (32, 512, 32)
+    assert widgets["shuffle"].value is True
+
+
+def test_shuffle_toggle_follows_the_url_and_writes_it():
+    at = make_app(shuffle="0", groups="8")
+    no_exception(at)
+    assert warnings(at) == [] and at.toggle(key="shuffle").value is False
+    assert at.query_params["shuffle"] == "0"
+    at.toggle(key="shuffle").set_value(True).run()
+    no_exception(at)
+    assert "shuffle" not in at.query_params and at.selectbox(key="groups").value == 8
+    at.toggle(key="shuffle").set_value(False).run()
+    at.button[0].click().run()  # reset to the paper's network: shuffle on again
+    assert at.toggle(key="shuffle").value is True and "shuffle" not in at.query_params
 
 
 def test_architecture_diagrams_follow_groups():

@@ -65,3 +65,29 @@ def test_diagram_dot_and_svg(capsys):
     if dot_available():
         assert main(["diagram", "--view", "full", "--stage", "4", "--format", "svg"]) == 0
         assert "<svg" in capsys.readouterr().out
+
+
+def test_no_shuffle_is_the_same_network_without_the_shuffle(capsys):
+    assert main(["summary", "--groups", "8", "--format", "json"]) == 0
+    shuffled = json.loads(capsys.readouterr().out)
+    assert main(["summary", "--groups", "8", "--no-shuffle", "--format", "json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert shuffled["config"]["shuffle"] is True and plain["config"]["shuffle"] is False
+    assert plain["totals"] == shuffled["totals"]  # paper Table 3: same MACs and params
+    main(["summary", "--no-shuffle"])
+    assert "(g=3, no shuffle)" in capsys.readouterr().out
+
+
+def test_config_flags_are_made_from_the_declaration(capsys):
+    from shufflenet.config import FIELDS
+
+    with pytest.raises(SystemExit):
+        main(["summary", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    for flag in ("--groups", "--blocks S2 S3 S4", "--reduction", "--scale", "--input-size", "--channels",
+                 "--classes", "--no-shuffle"):
+        assert flag in text, flag
+    for name, spec in FIELDS.items():
+        assert " ".join(spec.help.split()) in text, name
+        if spec.kind is not bool:
+            assert f"Allowed: {spec.allowed}." in text, name

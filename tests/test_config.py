@@ -3,7 +3,7 @@ import math
 import pytest
 
 from shufflenet import ShuffleNetConfig
-from shufflenet.config import STAGE2_BASE_WIDTH
+from shufflenet.config import ALLOWED_GROUPS, FIELDS, STAGE2_BASE_WIDTH
 
 
 def test_defaults_are_the_papers():
@@ -118,3 +118,52 @@ def test_checkpoint_compatibility_fields():
         ShuffleNetConfig(fc_bias="no")
     with pytest.raises(ValueError, match="paper, transposed"):
         ShuffleNetConfig(shuffle_layout="megvii")
+
+
+# --- the declaration of the fields a person sets ---------------------------------------------
+
+def test_fields_declare_every_user_facing_field_once():
+    assert list(FIELDS) == ["groups", "blocks", "reduction", "scale", "input_size", "channels", "num_classes",
+                            "shuffle"]
+    paper = ShuffleNetConfig()
+    for name, spec in FIELDS.items():
+        assert spec.name == name and spec.default == getattr(paper, name)
+        assert spec.label and spec.help.endswith(".")
+    assert FIELDS["groups"].choices == ALLOWED_GROUPS
+    assert FIELDS["shuffle"].kind is bool and FIELDS["shuffle"].label == "Channel shuffle"
+    with pytest.raises(TypeError):
+        FIELDS["groups"] = FIELDS["scale"]  # read-only: every surface sees the same limits
+
+
+@pytest.mark.parametrize("name", ["blocks", "reduction", "scale", "input_size", "num_classes"])
+def test_validation_takes_its_limits_from_the_declaration(name):
+    spec = FIELDS[name]
+    kind = (lambda v: [v] * 3) if spec.count > 1 else (lambda v: v)
+    for inside in (spec.low, spec.high):
+        ShuffleNetConfig(**{name: kind(inside)})
+    for outside in (spec.low - spec.step, spec.high + spec.step):
+        with pytest.raises(ValueError, match=f"from {spec.low} to {spec.high}"):
+            ShuffleNetConfig(**{name: kind(outside)})
+
+
+def test_the_declared_step_is_a_grid_of_the_controls_except_for_the_input_size():
+    assert ShuffleNetConfig(scale=1.3).scale == 1.3  # off the 0.25 grid of the slider, still a network
+    with pytest.raises(ValueError, match="multiple of 32"):
+        ShuffleNetConfig(input_size=FIELDS["input_size"].low + FIELDS["input_size"].step // 2)
+
+
+def test_allowed_values_in_words():
+    assert FIELDS["groups"].allowed == "one of 1, 2, 3, 4, 8"
+    assert FIELDS["channels"].allowed == "1 (grayscale) or 3 (RGB)"
+    assert FIELDS["blocks"].allowed == "3 whole numbers, each from 1 to 16"
+    assert FIELDS["input_size"].allowed == "a multiple of 32 from 32 to 512"
+    assert FIELDS["num_classes"].allowed == "a whole number from 2 to 100000"
+
+
+def test_shuffle_switch():
+    c = ShuffleNetConfig(groups=8, scale=0.5, shuffle=False)
+    assert c.label == "ShuffleNet 0.5x (g=8, no shuffle)"
+    assert c.stage_widths == ShuffleNetConfig(groups=8, scale=0.5).stage_widths  # the same network
+    assert ShuffleNetConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ValueError, match="`shuffle` must be true or false. Received: shuffle=0"):
+        ShuffleNetConfig(shuffle=0)

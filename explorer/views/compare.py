@@ -5,21 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from shufflenet import ALLOWED_GROUPS
+from shufflenet.config import FIELDS
 
 from .. import cache
 from .. import format as fmt
-from ..sidebar import (
-    BLOCK_KEYS,
-    BLOCKS_RANGE,
-    REDUCTION_RANGE,
-    REDUCTION_STEP,
-    SCALE_RANGE,
-    SCALE_STEP,
-    Selection,
-    config_from_state,
-)
+from ..sidebar import BLOCK_KEYS, Selection, config_from_state
 
 PREFIX = "cmp_"
+# B's limits are the sidebar's: both come from the library's declaration of the fields.
+_BLOCKS, _REDUCTION, _SCALE = FIELDS["blocks"], FIELDS["reduction"], FIELDS["scale"]
+BLOCKS_RANGE = (_BLOCKS.low, _BLOCKS.high)
+REDUCTION_RANGE, REDUCTION_STEP = (_REDUCTION.low, _REDUCTION.high), _REDUCTION.step
+SCALE_RANGE, SCALE_STEP = (_SCALE.low, _SCALE.high), _SCALE.step
 
 
 def _seed_b(selection: Selection) -> None:
