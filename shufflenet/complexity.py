@@ -1,4 +1,5 @@
-"""Cost accounting as pure functions of the configuration: one row per Keras layer.
+"""Cost accounting as pure functions of the configuration: one row per Keras layer, read off
+the layer plan (`plan.layer_plan`).
 
 "MACs" are multiply-accumulates, what the paper calls FLOPs. Paper Table 1's complexity row
 counts the stem conv and every 1x1 / 3x3 conv, and leaves out the FC layer (reported
@@ -12,14 +13,13 @@ tests check that both agree exactly.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import lru_cache
 
 import pandas as pd
 
 from .config import ShuffleNetConfig
-from .naming import layer_name, parse_layer_name
-from .plan import stem_sizes, unit_specs
+from .naming import parse_layer_name
+from .plan import layer_plan
 
 COLUMNS = [
     "name", "stage", "unit", "part", "op", "groups", "input_shape", "output_shape",
@@ -38,86 +38,17 @@ OP_FAMILY = {
 _FREE_FAMILY = "other (no MACs)"
 
 
-@dataclasses.dataclass
-class _Row:
-    name: str
-    op: str
-    groups: int
-    input_shape: tuple
-    output_shape: tuple
-    params: int = 0
-    non_trainable: int = 0
-    macs: int = 0
-
-
-def _layer_rows(config: ShuffleNetConfig) -> list[_Row]:
-    rows: list[_Row] = []
-    size, c_in = config.input_size, config.channels
-    s1, s2 = stem_sizes(config)
-    w = config.stem_width
-
-    def bn(name, shape):
-        c = shape[-1]
-        rows.append(_Row(name, "batchnorm", 1, shape, shape, params=2 * c, non_trainable=2 * c))
-
-    def free(name, op, in_shape, out_shape, groups=1):
-        rows.append(_Row(name, op, groups, in_shape, out_shape))
-
-    stem = lambda part: layer_name("stem", part)  # noqa: E731
-    free(stem("pad"), "pad", (size, size, c_in), (size + 2, size + 2, c_in))
-    rows.append(_Row(stem("conv"), "conv3x3", 1, (size + 2, size + 2, c_in), (s1, s1, w),
-                     params=9 * c_in * w, macs=s1 * s1 * 9 * c_in * w))
-    bn(stem("bn"), (s1, s1, w))
-    free(stem("relu"), "relu", (s1, s1, w), (s1, s1, w))
-    free(stem("pool_pad"), "pad", (s1, s1, w), (s1 + 2, s1 + 2, w))
-    free(stem("pool"), "maxpool", (s1 + 2, s1 + 2, w), (s2, s2, w))
-
-    for u in unit_specs(config):
-        def name(part, u=u):
-            return layer_name(u.stage, part, unit=u.unit)
-
-        hin, hout, cin, b = u.in_size, u.out_size, u.in_channels, u.bottleneck
-        x_in, mid_in, mid_out = (hin, hin, cin), (hin, hin, b), (hout, hout, b)
-        op1 = "gconv1x1" if u.groups1 > 1 else "conv1x1"
-        rows.append(_Row(name("gconv1"), op1, u.groups1, x_in, mid_in,
-                         params=cin * b // u.groups1, macs=hin * hin * cin * b // u.groups1))
-        bn(name("bn1"), mid_in)
-        free(name("relu1"), "relu", mid_in, mid_in)
-        if u.groups > 1:
-            free(name("shuffle"), "shuffle", mid_in, mid_in, groups=u.groups)
-        dw_in = mid_in
-        if u.stride == 2:
-            dw_in = (hin + 2, hin + 2, b)
-            free(name("dwpad"), "pad", mid_in, dw_in)
-        rows.append(_Row(name("dwconv"), "dwconv3x3", b, dw_in, mid_out,
-                         params=9 * b, macs=hout * hout * 9 * b))
-        bn(name("bn2"), mid_out)
-        out_b = (hout, hout, u.branch_out)
-        op2 = "gconv1x1" if u.groups > 1 else "conv1x1"
-        rows.append(_Row(name("gconv2"), op2, u.groups, mid_out, out_b,
-                         params=b * u.branch_out // u.groups,
-                         macs=hout * hout * b * u.branch_out // u.groups))
-        bn(name("bn3"), out_b)
-        out = (hout, hout, u.out_channels)
-        if u.stride == 2:
-            free(name("shortcut_pad"), "pad", x_in, (hin + 2, hin + 2, cin))
-            free(name("shortcut_pool"), "avgpool", (hin + 2, hin + 2, cin), (hout, hout, cin))
-            free(name("concat"), "concat", out_b, out)
-        else:
-            free(name("add"), "add", out_b, out)
-        free(name("relu"), "relu", out, out)
-
-    c_last = config.stage_widths[-1]
-    h_last = unit_specs(config)[-1].out_size
-    k = config.num_classes
-    free(layer_name("classifier", "pool"), "global_pool", (h_last, h_last, c_last), (c_last,))
-    rows.append(_Row(layer_name("classifier", "fc"), "fc", 1, (c_last,), (k,),
-                     params=c_last * k + (k if config.fc_bias else 0), macs=c_last * k))
-    return rows
+def _plan_records(config: ShuffleNetConfig) -> list[dict]:
+    """The layer plan's rows with the cost-table columns (no name parsing: the plan knows them)."""
+    return [{"name": spec.name, "stage": spec.stage, "unit": spec.unit, "part": spec.part, "op": spec.op,
+             "groups": spec.groups, "input_shape": spec.input_shape, "output_shape": spec.output_shape,
+             "params": spec.params, "non_trainable": spec.non_trainable, "macs": spec.macs,
+             "activations": spec.activations} for spec in layer_plan(config)]
 
 
 def _records(rows) -> list[dict]:
-    """Rows as dicts with every column (stage/unit/part parsed from the names)."""
+    """Rows counted from a built model, as dicts with every column (stage/unit/part parsed from the
+    stable layer names)."""
     out = []
     for r in rows:
         parsed = parse_layer_name(r["name"])
@@ -146,7 +77,7 @@ def _prod(shape) -> int:
 def _config_records(config: ShuffleNetConfig) -> tuple[dict, ...]:
     # Pure Python and cached: totals and aggregates need no DataFrame (issue: <= 50 ms for all
     # figures of one configuration, and sweeps over g compute five configurations).
-    return tuple(_records(vars(r).copy() for r in _layer_rows(config)))
+    return tuple(_plan_records(config))
 
 
 def layer_records(config: ShuffleNetConfig) -> tuple[dict, ...]:

@@ -1,7 +1,11 @@
-"""The two layers ShuffleNet adds to Keras: channel shuffle and the 1x1 group convolution.
+"""The two layers ShuffleNet adds to Keras, channel shuffle and the 1x1 group convolution,
+and the layers of the fast training graph (`model.training_graph`).
 
-Both are registered, serialisable layers (no `Lambda`), so a saved `.keras` model reloads
-with `keras.models.load_model(path, safe_mode=True)`.
+All are registered, serialisable layers (no `Lambda`), so a saved `.keras` model reloads
+with `keras.models.load_model(path, safe_mode=True)`. The training-graph layers compute the
+same functions as Keras's own with fewer passes over memory, using TensorFlow ops directly:
+explicit padding inside the conv or pool instead of a separate pad (TensorFlow's CPU pad and
+average-pool gradient kernels are slow), and a batch norm whose gradient is written out.
 """
 
 from __future__ import annotations
@@ -12,9 +16,16 @@ from keras import ops
 
 from .plan import shuffle_permutation
 
-__all__ = ["ChannelShuffle", "GroupConv1x1", "shuffle_permutation"]
+__all__ = [
+    "ChannelShuffle", "FastBatchNormalization", "GroupConv1x1", "PaddedConv2D", "PaddedDepthwiseConv2D",
+    "PaddedPool2D", "shuffle_permutation",
+]
 
 PACKAGE = "shufflenet"
+
+#: How `GroupConv1x1` computes a training step: "split", one MatMul per group (any CPU);
+#: "conv", TensorFlow's grouped convolution (on CPU it needs oneDNN, TF_ENABLE_ONEDNN_OPTS=1).
+GROUP_CONV_TRAINING = ("split", "conv")
 
 
 def _spatial(inputs):
@@ -89,8 +100,13 @@ class GroupConv1x1(keras.layers.Layer):
     """
 
     def __init__(self, filters: int, groups: int = 1, kernel_initializer="he_normal",
-                 kernel_regularizer=None, use_bias: bool = False, shuffle_output: bool = False, **kwargs):
+                 kernel_regularizer=None, use_bias: bool = False, shuffle_output: bool = False,
+                 training_path: str = "split", **kwargs):
         super().__init__(**kwargs)
+        if training_path not in GROUP_CONV_TRAINING:
+            raise ValueError(f"`training_path` must be one of {', '.join(GROUP_CONV_TRAINING)}. "
+                             f"Received: training_path={training_path!r}")
+        self.training_path = training_path
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
             raise ValueError(f"`groups` must be a positive whole number. Received: groups={groups!r}")
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1 or filters % groups:
@@ -103,6 +119,7 @@ class GroupConv1x1(keras.layers.Layer):
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.use_bias = bool(use_bias)
         self.shuffle_output = bool(shuffle_output)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -135,6 +152,11 @@ class GroupConv1x1(keras.layers.Layer):
         h, w = _spatial(inputs)
         if self.groups == 1:
             y = ops.matmul(inputs, self.kernel[0])
+        elif training and self.training_path == "conv" and not self.shuffle_output:
+            import tensorflow as tf
+
+            kernel = ops.concatenate([self.kernel[j] for j in range(self.groups)], axis=-1)[None, None]
+            y = tf.nn.conv2d(inputs, kernel, 1, "VALID")
         elif training:
             y = self._per_group_matmuls(inputs, h, w)
         else:
@@ -179,4 +201,146 @@ class GroupConv1x1(keras.layers.Layer):
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
             "use_bias": self.use_bias,
             "shuffle_output": self.shuffle_output,
+            "training_path": self.training_path,
         }
+
+
+# --- the fast training graph's layers ---------------------------------------------------------
+
+def _explicit(padding: int) -> list[list[int]]:
+    return [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddedConv2D(keras.layers.Conv2D):
+    """`ZeroPadding2D(padding)` followed by `Conv2D(..., padding="valid")`, in one op.
+
+    Same weights as `Conv2D`. Example: ``PaddedConv2D(24, 3, strides=2)`` on a 32x32 input
+    gives 16x16, as the stem's pad + conv do."""
+
+    def __init__(self, filters, kernel_size, padding_pixels: int = 1, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(filters, kernel_size, padding="valid", **kwargs)
+        self.padding_pixels = int(padding_pixels)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        y = tf.nn.conv2d(inputs, self.kernel, self.strides, _explicit(self.padding_pixels))
+        return y + self.bias if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        p = 2 * self.padding_pixels
+        padded = (input_shape[0], *(d + p if d is not None else None for d in input_shape[1:3]), input_shape[3])
+        return super().compute_output_shape(padded)
+
+    def get_config(self):
+        return {**super().get_config(), "padding_pixels": self.padding_pixels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """`ZeroPadding2D(padding)` followed by `DepthwiseConv2D(..., padding="valid")`, in one op
+    (the stride-2 depthwise conv of a unit). Same weights as `DepthwiseConv2D`."""
+
+    def __init__(self, kernel_size, padding_pixels: int = 1, **kwargs):
+        kwargs.pop("padding", None)
+        super().__init__(kernel_size, padding="valid", **kwargs)
+        self.padding_pixels = int(padding_pixels)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        s = self.strides
+        y = tf.nn.depthwise_conv2d(inputs, self.kernel, [1, s[0], s[1], 1], _explicit(self.padding_pixels))
+        return y + self.bias if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        p = 2 * self.padding_pixels
+        padded = (input_shape[0], *(d + p if d is not None else None for d in input_shape[1:3]), input_shape[3])
+        return super().compute_output_shape(padded)
+
+    def get_config(self):
+        return {**super().get_config(), "padding_pixels": self.padding_pixels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddedPool2D(keras.layers.Layer):
+    """`ZeroPadding2D(padding)` followed by a max or average pool ("valid"), in one op.
+
+    The average counts the padded zeros (divides by size²), as the reference implementations'
+    shortcut pool does; it runs as a depthwise conv with a constant kernel, whose gradient is
+    far faster on CPU than TensorFlow's average-pool gradient. Example:
+    ``PaddedPool2D("avg", 3, 2)`` on 8x8x24 gives 4x4x24."""
+
+    def __init__(self, kind: str, pool_size: int = 3, strides: int = 2, padding_pixels: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in ("max", "avg"):
+            raise ValueError(f"`kind` must be 'max' or 'avg'. Received: kind={kind!r}")
+        self.kind, self.pool_size, self.strides, self.padding_pixels = kind, int(pool_size), int(strides), int(
+            padding_pixels)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        k, s, pad = self.pool_size, self.strides, _explicit(self.padding_pixels)
+        if self.kind == "max":
+            return tf.nn.max_pool2d(inputs, k, s, pad)
+        kernel = tf.fill((k, k, inputs.shape[-1], 1), tf.constant(1.0 / (k * k), inputs.dtype))
+        return tf.nn.depthwise_conv2d(inputs, kernel, [1, s, s, 1], pad)
+
+    def compute_output_shape(self, input_shape):
+        def side(d):
+            return None if d is None else (d + 2 * self.padding_pixels - self.pool_size) // self.strides + 1
+
+        return (input_shape[0], side(input_shape[1]), side(input_shape[2]), input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "pool_size": self.pool_size, "strides": self.strides,
+                "padding_pixels": self.padding_pixels}
+
+
+def _batch_norm_train(x, gamma, beta, epsilon: float):
+    """Batch norm over all axes but the last, with its gradient written out: about half the
+    passes over the activations of the generic gradient. Returns (y, batch mean, batch variance)."""
+    import tensorflow as tf
+
+    axes = list(range(len(x.shape) - 1))
+
+    @tf.custom_gradient
+    def bn(x, gamma, beta):
+        n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+        mean = tf.reduce_mean(x, axes)
+        var = tf.reduce_mean(tf.math.squared_difference(x, mean), axes)
+        inv = tf.math.rsqrt(var + epsilon)
+        scale = gamma * inv
+        y = x * scale + (beta - mean * scale)
+
+        def grad(dy, _dmean, _dvar):
+            sum_dy = tf.reduce_sum(dy, axes)
+            sum_dy_xhat = inv * (tf.reduce_sum(dy * x, axes) - mean * sum_dy)  # d gamma
+            k = scale * inv * sum_dy_xhat / n
+            dx = dy * scale - x * k + (k * mean - scale * sum_dy / n)
+            return dx, sum_dy_xhat, sum_dy
+
+        return (y, tf.stop_gradient(mean), tf.stop_gradient(var)), grad
+
+    return bn(x, gamma, beta)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FastBatchNormalization(keras.layers.BatchNormalization):
+    """`BatchNormalization` (same weights, same function) whose training step uses
+    `_batch_norm_train`; inference is Keras's own. Channels last, no mask."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None or self.axis not in (-1, len(inputs.shape) - 1):
+            return super().call(inputs, training=training, mask=mask)
+        y, mean, var = _batch_norm_train(inputs, self.gamma.value, self.beta.value, self.epsilon)
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + var * (1.0 - m))
+        return y

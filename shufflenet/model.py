@@ -1,84 +1,153 @@
-"""Builds the Keras ShuffleNet v1 model, read top-down in the paper's words:
-stem -> stages of units -> classifier (paper Table 1, Fig. 2)."""
+"""Builds Keras graphs of a ShuffleNet v1 by walking its layer plan (`plan.layer_plan`).
+
+`build_model(config)` is the paper's network (Table 1, Fig. 2). The builder knows no layer
+sequence of its own: for every `LayerSpec` it asks a *factory* for the op ("gconv1x1",
+"batchnorm", ...) to make the Keras layer, and wires it to the layers the spec names. Other
+graphs of the same network are the same builder with another plan and other factories:
+
+- `training_graph(config)`: the fast training graph (pads merged into the layers that read
+  them, batch norm with a hand-written gradient); `copy_weights` moves its weights into
+  `build_model(config)`, whose checkpoints every other part of the project reads.
+- `optimize.inference_model`: the BN-folded inference graph.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import keras
 from keras import layers
 
+from . import layers as sl
 from .config import ShuffleNetConfig
-from .layers import ChannelShuffle, GroupConv1x1
-from .naming import layer_name
-from .plan import UnitSpec, unit_specs
+from .plan import LayerSpec, fold_pads, layer_plan
 
 BN_EPSILON = 1e-5  # the reference implementations' (PyTorch) default
 BN_MOMENTUM = 0.9
 
-
-def _bn(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)
+Factory = Callable[[LayerSpec, ShuffleNetConfig], keras.layers.Layer]
 
 
-def stem(x, config: ShuffleNetConfig):
-    """Conv1 (3x3, stride 2) + BN + ReLU, then 3x3 max pool, stride 2 (paper Table 1).
-
-    Padding is explicit and symmetric (1 pixel), as in the reference implementations;
-    Keras's "same" would pad only bottom/right at stride 2.
-    """
-    x = layers.ZeroPadding2D(1, name=layer_name("stem", "pad"))(x)
-    x = layers.Conv2D(config.stem_width, 3, strides=2, use_bias=False, name=layer_name("stem", "conv"))(x)
-    x = _bn(layer_name("stem", "bn"))(x)
-    x = layers.ReLU(name=layer_name("stem", "relu"))(x)
-    # The input is post-ReLU (>= 0), so zero padding acts as the -inf padding of a max pool.
-    x = layers.ZeroPadding2D(1, name=layer_name("stem", "pool_pad"))(x)
-    return layers.MaxPooling2D(3, strides=2, name=layer_name("stem", "pool"))(x)
+def _conv3x3(spec: LayerSpec, config: ShuffleNetConfig):
+    if spec.padding:
+        return sl.PaddedConv2D(spec.filters, 3, strides=spec.stride, use_bias=spec.bias, name=spec.name)
+    return layers.Conv2D(spec.filters, 3, strides=spec.stride, use_bias=spec.bias, name=spec.name)
 
 
-def shufflenet_unit(x, spec: UnitSpec, shuffle_layout: str = "paper"):
-    """One ShuffleNet unit (paper Fig. 2b stride 1, Fig. 2c stride 2)."""
-
-    def name(part: str) -> str:
-        return layer_name(spec.stage, part, unit=spec.unit)
-
-    shortcut = x
-    y = GroupConv1x1(spec.bottleneck, groups=spec.groups1, name=name("gconv1"))(x)
-    y = _bn(name("bn1"))(y)
-    y = layers.ReLU(name=name("relu1"))(y)
-    if spec.groups > 1:
-        y = ChannelShuffle(spec.groups, layout=shuffle_layout, name=name("shuffle"))(y)
-    if spec.stride == 2:
-        y = layers.ZeroPadding2D(1, name=name("dwpad"))(y)
-        y = layers.DepthwiseConv2D(3, strides=2, use_bias=False, name=name("dwconv"))(y)
-    else:
-        y = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=name("dwconv"))(y)
-    y = _bn(name("bn2"))(y)  # no ReLU after the depthwise conv (paper Sec. 3.2)
-    y = GroupConv1x1(spec.branch_out, groups=spec.groups, name=name("gconv2"))(y)
-    y = _bn(name("bn3"))(y)
-    if spec.stride == 2:
-        s = layers.ZeroPadding2D(1, name=name("shortcut_pad"))(shortcut)
-        s = layers.AveragePooling2D(3, strides=2, name=name("shortcut_pool"))(s)
-        y = layers.Concatenate(name=name("concat"))([s, y])
-    else:
-        y = layers.Add(name=name("add"))([shortcut, y])
-    return layers.ReLU(name=name("relu"))(y)
+def _dwconv(spec: LayerSpec, config: ShuffleNetConfig):
+    if spec.stride == 1:  # "same" pads one pixel on every side at stride 1
+        return layers.DepthwiseConv2D(3, padding="same", use_bias=spec.bias, name=spec.name)
+    if spec.padding:
+        return sl.PaddedDepthwiseConv2D(3, strides=spec.stride, use_bias=spec.bias, name=spec.name)
+    return layers.DepthwiseConv2D(3, strides=spec.stride, use_bias=spec.bias, name=spec.name)
 
 
-def classifier(x, config: ShuffleNetConfig):
-    """Global average pool + fully connected layer with softmax (paper Table 1)."""
-    x = layers.GlobalAveragePooling2D(name=layer_name("classifier", "pool"))(x)
-    return layers.Dense(config.num_classes, activation="softmax", use_bias=config.fc_bias,
-                        name=layer_name("classifier", "fc"))(x)
+def _pointwise(spec: LayerSpec, config: ShuffleNetConfig):
+    return sl.GroupConv1x1(spec.filters, groups=spec.groups, use_bias=spec.bias, shuffle_output=spec.shuffled_output,
+                           name=spec.name)
+
+
+def _pool(kind: str):
+    def make(spec: LayerSpec, config: ShuffleNetConfig):
+        if spec.padding:
+            return sl.PaddedPool2D(kind, spec.kernel, spec.stride, name=spec.name)
+        cls = layers.MaxPooling2D if kind == "max" else layers.AveragePooling2D
+        return cls(spec.kernel, strides=spec.stride, name=spec.name)
+
+    return make
+
+
+#: The paper's network: one Keras layer per `LayerSpec`.
+KERAS_FACTORIES: dict[str, Factory] = {
+    "pad": lambda s, c: layers.ZeroPadding2D(s.padding, name=s.name),
+    "conv3x3": _conv3x3,
+    "batchnorm": lambda s, c: layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=s.name),
+    "relu": lambda s, c: layers.ReLU(name=s.name),
+    "maxpool": _pool("max"),
+    "conv1x1": _pointwise,
+    "gconv1x1": _pointwise,
+    "shuffle": lambda s, c: sl.ChannelShuffle(s.groups, layout=c.shuffle_layout, name=s.name),
+    "dwconv3x3": _dwconv,
+    "avgpool": _pool("avg"),
+    "concat": lambda s, c: layers.Concatenate(name=s.name),
+    "add": lambda s, c: layers.Add(name=s.name),
+    "global_pool": lambda s, c: layers.GlobalAveragePooling2D(name=s.name),
+    "fc": lambda s, c: layers.Dense(c.num_classes, activation="softmax", use_bias=s.bias, name=s.name),
+}
+
+
+def _check(config) -> ShuffleNetConfig:
+    config = config or ShuffleNetConfig()
+    if not isinstance(config, ShuffleNetConfig):
+        raise ValueError(f"`config` must be a ShuffleNetConfig. Received: {type(config).__name__}")
+    return config
+
+
+def default_name(config: ShuffleNetConfig) -> str:
+    """`shufflenet_0_5x_g3`, `shufflenet_1x_g8_noshuffle`."""
+    name = f"shufflenet_{config.scale:g}x_g{config.groups}".replace(".", "_")
+    return name if config.shuffle else name + "_noshuffle"
+
+
+def build_graph(config: ShuffleNetConfig, plan: tuple[LayerSpec, ...],
+                factories: Mapping[str, Factory] | None = None, name: str | None = None) -> keras.Model:
+    """A Keras model of `plan` (a layer plan of `config`, maybe transformed), each layer made by
+    `factories` (default `KERAS_FACTORIES`; entries given replace those ops only)."""
+    make = {**KERAS_FACTORIES, **(factories or {})}
+    inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
+    tensors = {"image": inputs}
+    for spec in plan:
+        args = [tensors[n] for n in spec.inputs]
+        tensors[spec.name] = make[spec.op](spec, config)(args if len(args) > 1 else args[0])
+    return keras.Model(inputs, tensors[plan[-1].name], name=name or default_name(config))
 
 
 def build_model(config: ShuffleNetConfig | None = None, name: str | None = None) -> keras.Model:
     """The ShuffleNet v1 Keras model of `config` (default: the paper's 1x, g=3, 224x224x3)."""
-    config = config or ShuffleNetConfig()
-    if not isinstance(config, ShuffleNetConfig):
-        raise ValueError(f"`config` must be a ShuffleNetConfig. Received: {type(config).__name__}")
-    inputs = keras.Input((config.input_size, config.input_size, config.channels), name="image")
-    x = stem(inputs, config)
-    for spec in unit_specs(config):
-        x = shufflenet_unit(x, spec, shuffle_layout=config.shuffle_layout)
-    outputs = classifier(x, config)
-    default = f"shufflenet_{config.scale:g}x_g{config.groups}".replace(".", "_")
-    return keras.Model(inputs, outputs, name=name or default)
+    config = _check(config)
+    return build_graph(config, layer_plan(config), name=name)
+
+
+#: The fast training graph's factories: the same layers, computed with fewer passes over memory.
+TRAINING_FACTORIES: dict[str, Factory] = {
+    "batchnorm": lambda s, c: sl.FastBatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=s.name),
+}
+
+
+def training_graph(config: ShuffleNetConfig | None = None, group_conv: str = "split") -> keras.Model:
+    """The network of `config` arranged for fast training on CPU (same weights, same function):
+    every pad merged into the conv or pool that reads it, batch norm with a hand-written
+    gradient, and the 1x1 group convs computed as `group_conv` when training ("split": one
+    matmul per group; "conv": TensorFlow's grouped convolution, which needs oneDNN on CPU).
+    Train it, then `copy_weights` into `build_model(config)`."""
+    config = _check(config)
+    if group_conv not in sl.GROUP_CONV_TRAINING:
+        raise ValueError(f"`group_conv` must be one of {', '.join(sl.GROUP_CONV_TRAINING)}. "
+                         f"Received: group_conv={group_conv!r}")
+
+    def pointwise(spec, c):
+        return sl.GroupConv1x1(spec.filters, groups=spec.groups, use_bias=spec.bias, training_path=group_conv,
+                               name=spec.name)
+
+    factories = {**TRAINING_FACTORIES, "conv1x1": pointwise, "gconv1x1": pointwise}
+    return build_graph(config, fold_pads(layer_plan(config)), factories, name=default_name(config) + "_training")
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """Set every weighted layer of `target` from the layer of the same name in `source`;
+    ValueError unless each one is found with the same shapes."""
+    problems = []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        try:
+            weights = source.get_layer(layer.name).get_weights()
+        except ValueError:
+            problems.append(f"{layer.name}: not in {source.name}")
+            continue
+        if [w.shape for w in weights] != [tuple(v.shape) for v in layer.weights]:
+            problems.append(f"{layer.name}: shapes differ")
+            continue
+        layer.set_weights(weights)
+    if problems:
+        raise ValueError(f"Cannot copy the weights of {source.name} into {target.name}: {'; '.join(problems[:4])}")
