@@ -23,7 +23,7 @@ def _logits_model(model):
 
 @pytest.mark.parametrize("kw", [
     dict(groups=1), dict(groups=3), dict(groups=8, scale=0.5, reduction=0.3),
-    dict(groups=4, shuffle_layout="transposed", fc_bias=False),
+    dict(groups=4, shuffle_layout="transposed", fc_bias=False), dict(groups=8, shuffle=False),
 ])
 @pytest.mark.parametrize("pointwise", ["einsum", "native"])
 def test_inference_model_computes_the_same_function(kw, pointwise):
@@ -37,4 +37,4 @@ def test_inference_model_computes_the_same_function(kw, pointwise):
     np.testing.assert_allclose(np.asarray(f(x)), np.asarray(m(x, training=False)), rtol=1e-4, atol=1e-5)
     assert not [layer for layer in f.layers if isinstance(layer, keras.layers.BatchNormalization)]
     has_shuffle = any(isinstance(layer, ChannelShuffle) for layer in f.layers)
-    assert has_shuffle == (c.groups > 1 and (c.shuffle_layout == "transposed" or pointwise == "native"))
+    assert has_shuffle == (c.groups > 1 and c.shuffle and (c.shuffle_layout == "transposed" or pointwise == "native"))
