@@ -40,8 +40,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .config import ShuffleNetConfig
-from .naming import layer_name
-from .plan import shuffle_permutation, unit_specs
+from .plan import shuffle_permutation
 
 TASK = "imagenet"
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -147,21 +146,46 @@ def _preset_of(config: ShuffleNetConfig) -> tuple[int, float]:
 
 # --- the tensor table -------------------------------------------------------------------------
 
+#: Our layer part -> megvii's module inside a unit (`features.<i>.` + this), and inside the stem
+#: and the classifier. Their unit: branch_main_1 = [1x1 conv, BN, ReLU, 3x3 dw conv, BN],
+#: branch_main_2 = [1x1 conv, BN]; the shuffle has no weights.
+MEGVII_MODULES = {
+    ("unit", "gconv1"): "branch_main_1.0", ("unit", "bn1"): "branch_main_1.1",
+    ("unit", "dwconv"): "branch_main_1.3", ("unit", "bn2"): "branch_main_1.4",
+    ("unit", "gconv2"): "branch_main_2.0", ("unit", "bn3"): "branch_main_2.1",
+    ("stem", "conv"): "first_conv.0", ("stem", "bn"): "first_conv.1", ("classifier", "fc"): "classifier.0",
+}
+
+
+def _weighted_layers(config: ShuffleNetConfig):
+    """(layer spec, megvii module prefix) for every layer of the plan that has weights."""
+    from .plan import layer_plan
+
+    units: dict[tuple, int] = {}
+    for spec in layer_plan(config):
+        if not (spec.params or spec.non_trainable):
+            continue
+        if spec.unit is None:
+            yield spec, MEGVII_MODULES[spec.stage, spec.part]
+        else:
+            index = units.setdefault((spec.stage, spec.unit), len(units))
+            yield spec, f"features.{index}.{MEGVII_MODULES['unit', spec.part]}"
+
+
 def expected_shapes(config: ShuffleNetConfig) -> dict[str, tuple[int, ...]]:
     """Every tensor megvii's state dict has for `config` (PyTorch names and shapes), in order;
     the BatchNorm counters `num_batches_tracked` are left out (they are not weights)."""
-    shapes: dict[str, tuple[int, ...]] = {"first_conv.0.weight": (config.stem_width, config.channels, 3, 3)}
-    shapes.update({f"first_conv.1.{p}": (config.stem_width,) for p in _BN_PARTS})
-    for i, spec in enumerate(unit_specs(config)):
-        mid, out = spec.bottleneck, spec.branch_out
-        f = f"features.{i}"
-        shapes[f"{f}.branch_main_1.0.weight"] = (mid, spec.in_channels // spec.groups1, 1, 1)
-        shapes.update({f"{f}.branch_main_1.1.{p}": (mid,) for p in _BN_PARTS})
-        shapes[f"{f}.branch_main_1.3.weight"] = (mid, 1, 3, 3)
-        shapes.update({f"{f}.branch_main_1.4.{p}": (mid,) for p in _BN_PARTS})
-        shapes[f"{f}.branch_main_2.0.weight"] = (out, mid // spec.groups, 1, 1)
-        shapes.update({f"{f}.branch_main_2.1.{p}": (out,) for p in _BN_PARTS})
-    shapes["classifier.0.weight"] = (config.num_classes, config.stage_widths[-1])
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec, module in _weighted_layers(config):
+        if spec.op == "batchnorm":
+            shapes.update({f"{module}.{p}": (spec.filters,) for p in _BN_PARTS})
+        elif spec.op == "fc":
+            shapes[f"{module}.weight"] = (spec.filters, spec.input_shape[-1])
+        elif spec.op == "dwconv3x3":
+            shapes[f"{module}.weight"] = (spec.filters, 1, 3, 3)
+        else:  # conv3x3, conv1x1, gconv1x1: PyTorch (out, in / groups, kh, kw)
+            k = spec.kernel
+            shapes[f"{module}.weight"] = (spec.filters, spec.input_shape[-1] // spec.groups, k, k)
     return shapes
 
 
@@ -289,24 +313,30 @@ def keras_weights(state: Mapping[str, np.ndarray], config: ShuffleNetConfig) -> 
     """Our layer name -> its weight list (Keras order), computed from megvii's state dict.
     `state` must pass `check_state_dict` for `config`."""
     check_state_dict(state, config)
-    stem = state["first_conv.0.weight"].transpose(2, 3, 1, 0)  # (out, in, kh, kw) -> (kh, kw, in, out)
-    # megvii reads BGR in 0..255; we read RGB in [0, 1] (see the module docstring).
-    weights = {
-        layer_name("stem", "conv"): [np.ascontiguousarray(stem[:, :, ::-1, :] * np.float32(255.0))],
-        layer_name("stem", "bn"): _bn(state, "first_conv.1"),
-    }
-    for i, spec in enumerate(unit_specs(config)):
-        f = f"features.{i}"
-        name = functools.partial(layer_name, spec.stage, unit=spec.unit)
-        perm = shuffle_permutation(spec.bottleneck, spec.groups, config.shuffle_layout) if spec.groups > 1 else None
-        dw = state[f"{f}.branch_main_1.3.weight"][:, 0].transpose(1, 2, 0)[..., None]  # (3, 3, C, 1)
-        weights[name("gconv1")] = [_group_kernel(state[f"{f}.branch_main_1.0.weight"], spec.groups1)]
-        weights[name("bn1")] = _bn(state, f"{f}.branch_main_1.1")
-        weights[name("dwconv")] = [np.ascontiguousarray(dw[:, :, perm] if perm is not None else dw)]
-        weights[name("bn2")] = _bn(state, f"{f}.branch_main_1.4", perm)
-        weights[name("gconv2")] = [_group_kernel(state[f"{f}.branch_main_2.0.weight"], spec.groups)]
-        weights[name("bn3")] = _bn(state, f"{f}.branch_main_2.1")
-    weights[layer_name("classifier", "fc")] = [np.ascontiguousarray(state["classifier.0.weight"].T)]
+    weights: dict[str, list[np.ndarray]] = {}
+    perms = {}
+    for spec, module in _weighted_layers(config):
+        if spec.unit is not None and spec.part == "gconv1":
+            # megvii shuffles after the depthwise conv and its BN (see the module docstring):
+            # those two take their parameters in our shuffled order.
+            perms[spec.stage, spec.unit] = (shuffle_permutation(spec.filters, config.groups, config.shuffle_layout)
+                                            if config.groups > 1 else None)
+        perm = perms.get((spec.stage, spec.unit)) if spec.part in ("dwconv", "bn2") else None
+        if spec.op == "batchnorm":
+            weights[spec.name] = _bn(state, module, perm)
+            continue
+        w = state[f"{module}.weight"]
+        if spec.op == "conv3x3":  # the stem: (out, in, kh, kw) -> (kh, kw, in, out)
+            stem = w.transpose(2, 3, 1, 0)
+            # megvii reads BGR in 0..255; we read RGB in [0, 1] (see the module docstring).
+            weights[spec.name] = [np.ascontiguousarray(stem[:, :, ::-1, :] * np.float32(255.0))]
+        elif spec.op == "dwconv3x3":
+            dw = w[:, 0].transpose(1, 2, 0)[..., None]  # (3, 3, C, 1)
+            weights[spec.name] = [np.ascontiguousarray(dw[:, :, perm] if perm is not None else dw)]
+        elif spec.op == "fc":
+            weights[spec.name] = [np.ascontiguousarray(w.T)]
+        else:
+            weights[spec.name] = [_group_kernel(w, spec.groups)]
     return weights
 
 
