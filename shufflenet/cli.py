@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from .config import ALLOWED_GROUPS, ShuffleNetConfig
+
+#: `training.ENGINES`, without importing the training module (and NumPy) for every command.
+ENGINES = ("fast", "keras-fit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,23 +27,34 @@ class UsageError(Exception):
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of every field of ShuffleNetConfig (shared by all subcommands)."""
-    d = ShuffleNetConfig()
-    p.add_argument("--groups", type=int, default=d.groups, help=f"one of {ALLOWED_GROUPS} (default {d.groups})")
-    p.add_argument("--blocks", type=int, nargs=3, default=list(d.blocks), metavar=("S2", "S3", "S4"),
-                   help="units per stage 2, 3, 4 (default 4 8 4)")
-    p.add_argument("--reduction", type=float, default=d.reduction, help="bottleneck ratio (default 0.25)")
-    p.add_argument("--scale", type=float, default=d.scale, help="width multiplier (default 1.0)")
-    p.add_argument("--input-size", type=int, default=d.input_size, help="input side, multiple of 32 (default 224)")
-    p.add_argument("--channels", type=int, default=d.channels, help="1 or 3 (default 3)")
-    p.add_argument("--classes", type=int, default=d.num_classes, help="number of classes (default 1000)")
+    """The flags of the fields a person sets (shared by all subcommands), made from their
+    declaration (`config.FIELDS`), so they take the same limits and help as the explorer.
+    Values are checked by ShuffleNetConfig itself, whose message names the field."""
+    from .config import FIELDS, STAGES
+
+    flags = {"num_classes": "--classes", "shuffle": "--no-shuffle"}  # the others: the name with dashes
+    for name, spec in FIELDS.items():
+        flag = flags.get(name, "--" + name.replace("_", "-"))
+        help_ = spec.help.replace("%", "%%")  # argparse formats help with %
+        if spec.kind is bool:  # a switch that turns the field away from its default
+            p.add_argument(flag, dest=name, action="store_false" if spec.default else "store_true",
+                           help=f"Switch {spec.label.lower()} {'off' if spec.default else 'on'}. {help_}")
+            continue
+        if spec.count > 1:  # --blocks S2 S3 S4
+            default, metavar, nargs = list(spec.default), tuple(f"S{stage}" for stage in STAGES), spec.count
+            shown = " ".join(map(str, default))
+        else:
+            default, metavar, nargs = spec.default, flag[2:].upper().replace("-", "_"), None
+            shown = default
+        p.add_argument(flag, dest=name, type=spec.kind, default=default, nargs=nargs, metavar=metavar,
+                       help=f"{help_} Allowed: {spec.allowed}. Default: {shown}.")
 
 
 def config_from_args(args: argparse.Namespace) -> ShuffleNetConfig:
+    from .config import FIELDS
+
     try:
-        return ShuffleNetConfig(groups=args.groups, blocks=tuple(args.blocks), reduction=args.reduction,
-                                scale=args.scale, input_size=args.input_size, channels=args.channels,
-                                num_classes=args.classes)
+        return ShuffleNetConfig(**{name: getattr(args, name) for name in FIELDS})
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -177,6 +192,8 @@ def _cmd_train(args) -> int:
         training.check_arguments(args.epochs, args.limit, args.batch_size, args.lr, args.eval_limit, args.seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.augment and args.engine != "fast":
+        raise UsageError("--augment needs --engine fast")
     _set_threads(args.threads)
     print(f"training {config.label} at {config.input_size}x{config.input_size}x{config.channels} on Fashion-MNIST "
           f"for {args.epochs} epoch(s){f' on {args.limit} images' if args.limit else ''} -> {args.out}",
@@ -184,7 +201,7 @@ def _cmd_train(args) -> int:
     try:
         result = training.train(config, args.epochs, limit=args.limit, out_dir=args.out, on_batch=_ProgressBar(),
                                 batch_size=args.batch_size, learning_rate=args.lr, eval_limit=args.eval_limit,
-                                data_dir=args.data, seed=args.seed)
+                                data_dir=args.data, seed=args.seed, engine=args.engine, augment=args.augment)
     except (data.DatasetNotFoundError, data.BadDatasetFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -192,6 +209,62 @@ def _cmd_train(args) -> int:
     print(f"test accuracy {m['test_accuracy']:.4f} on {m['test_images']} images; "
           f"trained in {m['training_seconds']:.0f} s; saved {result.out_dir}", file=sys.stderr)
     return 0
+
+
+def _cmd_experiment(args) -> int:
+    import os
+
+    from . import data, experiment
+
+    recipe = dict(experiment.RECIPE)
+    if args.epochs:
+        recipe["epochs"] = args.epochs
+    if args.limit:
+        recipe["limit"] = args.limit
+    try:
+        experiment.grid_runs(args.grid, args.seeds)
+        if not 1 <= args.workers <= (os.cpu_count() or 1) * 4:
+            raise UsageError(f"--workers must be from 1 to {(os.cpu_count() or 1) * 4}. Received: {args.workers}")
+        bar = _GridBar(sys.stderr)
+        summary = experiment.run_grid(args.grid, args.seeds, args.out, workers=args.workers, threads=args.threads,
+                                      recipe=recipe, data_dir=args.data, on_event=bar)
+    except experiment.ExperimentError as exc:
+        raise UsageError(str(exc)) from None
+    except (data.DatasetNotFoundError, data.BadDatasetFileError) as exc:
+        raise UsageError(" ".join(str(exc).split())) from None
+    except KeyboardInterrupt:
+        print(f"\nstopped; finished runs are kept in {args.out}: run the same command to resume", file=sys.stderr)
+        return 130
+    print(experiment.results_markdown(summary))
+    return 0
+
+
+class _GridBar:
+    """Progress of a grid on stderr: one line per finished run and per epoch of each run."""
+
+    def __init__(self, stream):
+        self.stream, self.total, self.done, self.started = stream, 0, 0, time.perf_counter()
+
+    def __call__(self, kind: str, info: dict) -> None:
+        if kind == "start":
+            self.total, self.done = info["total"], info["finished"]
+            line = f"{info['total']} runs, {info['finished']} already finished, {info['todo']} to train"
+        elif kind == "epoch":
+            line = (f"  {info['name']}: epoch {info['epoch']}/{info['epochs']} train accuracy {info['accuracy']:.3f} "
+                    f"({info['seconds']:.0f} s)")
+        elif kind == "finished":
+            self.done = info["done"]
+            r = info["result"]
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            line = (f"[{'=' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {r['name']}: test error "
+                    f"{100 * r['test_error']:.2f} % in {r['training_seconds']:.0f} s "
+                    f"({time.perf_counter() - self.started:.0f} s elapsed)")
+        elif kind == "failed":
+            line = f"  {info['name']} failed: {info['error']} (the grid goes on; run the command again to retry it)"
+        else:
+            line = f"done: {info['runs']} finished runs"
+        print(line, file=self.stream, flush=True)
 
 
 def _cmd_evaluate(args) -> int:
@@ -353,7 +426,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive, default=None, help="TensorFlow CPU threads (default: all)")
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
+    p.add_argument("--engine", choices=ENGINES, default="fast",
+                   help="fast: the training graph in a compiled loop (default); keras-fit: model.fit, the earlier path")
+    p.add_argument("--augment", action="store_true", help="random flips and shifts of up to 2 pixels (fast engine)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("experiment", help="train a grid of small-scale paper Table 2 / Table 3 runs (resumable)")
+    p.add_argument("grid", choices=("table2", "table3", "all"),
+                   help="table2: g 1,2,3,4,8 x width 0.25x, 0.5x; table3: g 3, 8 without channel shuffle; all: both")
+    p.add_argument("--seeds", type=int, default=3, help="runs per cell, seeds 0..N-1 (default 3)")
+    p.add_argument("--out", required=True, help="folder of the runs and results.json; the same folder resumes")
+    p.add_argument("--workers", type=int, default=2, help="runs trained at once, each in its own process (default 2)")
+    p.add_argument("--threads", type=_positive, default=1, help="TensorFlow threads per run (default 1)")
+    p.add_argument("--epochs", type=_positive, default=None, help="override the recipe's epochs (for quick tries)")
+    p.add_argument("--limit", type=_positive, default=None, help="train on the first N images (for quick tries)")
+    p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
+    p.set_defaults(func=_cmd_experiment)
 
     p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on Fashion-MNIST")
     p.add_argument("dir", help="checkpoint folder (manifest.json + model.weights.h5)")

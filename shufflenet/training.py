@@ -86,6 +86,9 @@ _SEED_LOCK = threading.Lock()
 
 #: Largest seed NumPy (and so Keras's set_random_seed) accepts.
 MAX_SEED = 2**32 - 1
+#: Largest batch: the activations of a batch must fit in memory (4,096 images at 64x64 need
+#: several GB during a training step).
+MAX_BATCH_SIZE = 4096
 
 
 def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, eval_limit=None, seed=0) -> None:
@@ -93,7 +96,7 @@ def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, ev
     data is read or model built (the CLI turns it into a one-line usage error)."""
     _whole("epochs", epochs, 1)
     _whole("limit", limit, 1, allow_none=True)
-    _whole("batch_size", batch_size, 1)
+    _whole("batch_size", batch_size, 1, MAX_BATCH_SIZE)
     _whole("eval_limit", eval_limit, 1, allow_none=True)
     _whole("seed", seed, 0, MAX_SEED)
     if (isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float))
@@ -157,6 +160,195 @@ def _batches(images: np.ndarray, labels: np.ndarray, config: ShuffleNetConfig, b
     return Batches()
 
 
+#: How `train` runs its epochs: "fast" (the training graph in a compiled loop over uint8 data in
+#: memory) or "keras-fit" (the model itself through `model.fit`, the earlier path, kept for
+#: comparison in bench/train_speed.py and for inputs too large to keep in memory).
+ENGINES = ("fast", "keras-fit")
+#: Augmentation of the fast engine: a random horizontal flip and a random shift of up to this
+#: many pixels each way (zeros shifted in), per image.
+SHIFT_PIXELS = 2
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs with oneDNN (read when TensorFlow is first imported; its default
+    on x86 Linux is on). The fast engine's grouped-conv training path needs it."""
+    import os
+
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip() not in ("0", "false", "False")
+
+
+def default_group_conv() -> str:
+    """The 1x1 group conv training path `train` uses: "conv" with oneDNN, else "split"."""
+    return "conv" if onednn_enabled() else "split"
+
+
+def uint8_inputs(images: np.ndarray, config: ShuffleNetConfig) -> np.ndarray:
+    """The model inputs of uint8 28x28 images as uint8 (n, S, S, C): `data.preprocess` times 255,
+    rounded (exact at input 32, where preprocessing only pads)."""
+    out = np.empty((len(images), config.input_size, config.input_size, config.channels), np.uint8)
+    step = _chunk(config)
+    for i in range(0, len(images), step):
+        out[i:i + step] = np.rint(data.preprocess(images[i:i + step], config) * 255.0).astype(np.uint8)
+    return out
+
+
+def _augment(x, seed):
+    """Random horizontal flip and shift (up to SHIFT_PIXELS, zeros shifted in) per image,
+    stateless: the same seed gives the same batch."""
+    import tensorflow as tf
+
+    n = tf.shape(x)[0]
+    flip = tf.random.stateless_uniform([n], seed) < 0.5
+    x = tf.where(flip[:, None, None, None], tf.reverse(x, [2]), x)
+    shift = tf.random.stateless_uniform([n, 2], seed + 1, -SHIFT_PIXELS, SHIFT_PIXELS + 1, dtype=tf.int32)
+    shift = tf.cast(shift, tf.float32)
+    ones, zeros = tf.ones([n]), tf.zeros([n])
+    transforms = tf.stack([ones, zeros, shift[:, 0], zeros, ones, shift[:, 1], zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
+                                                 fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT")
+
+
+class _Loop:
+    """Per-batch bookkeeping shared by both engines: running means, progress, stop, history."""
+
+    def __init__(self, epochs, steps_per_epoch, on_batch, on_epoch, stop):
+        self.epochs, self.batches = epochs, steps_per_epoch
+        self.on_batch, self.on_epoch, self.stop = on_batch, on_epoch, stop
+        self.start = time.perf_counter()
+        self.history: list[EpochResult] = []
+        self.epoch, self.steps, self.stopped = 0, 0, False
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batch_end(self, batch: int, loss: float, accuracy: float) -> bool:
+        """Record one batch (1-based); True when training should stop."""
+        self.steps += 1
+        if self.on_batch is not None:
+            self.on_batch(BatchProgress(
+                epoch=self.epoch, epochs=self.epochs, batch=batch, batches=self.batches,
+                step=(self.epoch - 1) * self.batches + batch, steps=self.batches * self.epochs,
+                loss=loss, accuracy=accuracy, seconds=time.perf_counter() - self.start))
+        if _is_stop_requested(self.stop):
+            self.stopped = True
+        return self.stopped
+
+    def end_epoch(self, loss: float, accuracy: float) -> None:
+        result = EpochResult(self.epoch, loss, accuracy, time.perf_counter() - self.start)
+        self.history.append(result)
+        if self.on_epoch is not None:
+            self.on_epoch(result)
+
+
+def _fit_keras(model, config, images, labels, batch_size, seed, optimizer, loop: _Loop) -> None:
+    """The earlier path: `model.fit` on float32 inputs (in memory when they fit)."""
+    import keras
+
+    class _Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            loop.begin_epoch(epoch + 1)
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            if loop.batch_end(batch + 1, float(logs.get("loss", float("nan"))),
+                              float(logs.get("accuracy", float("nan")))):
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            loop.end_epoch(float(logs.get("loss", float("nan"))), float(logs.get("accuracy", float("nan"))))
+
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if len(labels) * config.input_size ** 2 * config.channels * 4 <= IN_MEMORY_BYTES:
+        x, y = data.preprocess(images, config), np.asarray(labels, dtype=np.int32)
+        model.fit(x, y, batch_size=batch_size, epochs=loop.epochs, shuffle=True, verbose=0, callbacks=[_Progress()])
+        del x
+    else:
+        model.fit(_batches(images, labels, config, batch_size, seed), epochs=loop.epochs, verbose=0,
+                  callbacks=[_Progress()])
+
+
+def make_step(graph, optimizer, dtype: str = "uint8", augment: bool = False, jit_compile: bool = False):
+    """One compiled training step of `graph`: `step(x, y, seed) -> (mean loss, correct)` for a
+    batch of any size of uint8 inputs (cast on the fly) or float32 inputs in [0, 1]; traced
+    once (a fixed signature, so a short last batch does not trace it again)."""
+    import keras
+    import tensorflow as tf
+
+    variables = graph.trainable_variables
+    optimizer.build(variables)  # inside the traced step, building it would triple the trace time
+    signature = [tf.TensorSpec((None, *graph.input_shape[1:]), dtype), tf.TensorSpec((None,), tf.int32),
+                 tf.TensorSpec((2,), tf.int32)]
+
+    @tf.function(input_signature=signature, jit_compile=jit_compile)
+    def step(x, y, seed):
+        if x.dtype == tf.uint8:
+            x = tf.cast(x, tf.float32) * (1.0 / 255.0)
+        if augment:
+            x = _augment(x, seed)
+        with tf.GradientTape() as tape:
+            p = graph(x, training=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1, output_type=tf.int32), y), tf.float32))
+        return loss, correct
+
+    return step
+
+
+def _fit_fast(graph, inputs_u8: np.ndarray, labels, batch_size, seed, augment: bool, optimizer, loop: _Loop) -> None:
+    """The training graph in a compiled step over uint8 inputs held in memory, cast on the fly."""
+    import tensorflow as tf
+
+    x_all = tf.constant(inputs_u8)
+    y_all = tf.constant(np.asarray(labels, dtype=np.int32))
+    step = make_step(graph, optimizer, dtype="uint8", augment=augment)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    for epoch in range(1, loop.epochs + 1):
+        loop.begin_epoch(epoch)
+        order = rng.permutation(n).astype(np.int32)
+        loss_sum = correct_sum = seen = 0.0
+        for b, i in enumerate(range(0, n, batch_size), start=1):
+            index = tf.constant(order[i:i + batch_size])
+            loss, correct = step(tf.gather(x_all, index), tf.gather(y_all, index),
+                                 tf.constant([seed, loop.steps], tf.int32))
+            k = int(index.shape[0])
+            loss_sum, correct_sum, seen = loss_sum + float(loss) * k, correct_sum + float(correct), seen + k
+            if loop.batch_end(b, loss_sum / seen, correct_sum / seen):
+                break
+        loop.end_epoch(loss_sum / seen, correct_sum / seen)
+        if loop.stopped:
+            return
+
+
+#: Images whose batch statistics replace the BN moving averages after fast training.
+RECALIBRATION_IMAGES = 2048
+
+
+def recalibrate_batchnorm(model, inputs_u8: np.ndarray, batch_size: int = 512) -> int:
+    """Set every BN layer's moving mean and variance to the average of its batch statistics over
+    `inputs_u8` (uint8 model inputs) with the final weights ("precise BN"). The moving averages of
+    a short run trail weights that changed quickly: after one epoch on 10,000 images a model
+    scored 9 % with them and 60 % after this. Returns the number of images used."""
+    import keras
+
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in bns]
+    used = 0
+    try:
+        for i, start in enumerate(range(0, len(inputs_u8), batch_size)):
+            for layer in bns:
+                layer.momentum = i / (i + 1)  # a running mean of the batches' statistics
+            batch = inputs_u8[start:start + batch_size].astype(np.float32) * np.float32(1 / 255)
+            model(batch, training=True)
+            used += len(batch)
+    finally:
+        for layer, m in zip(bns, momenta):
+            layer.momentum = m
+    return used
+
+
 def train(
     config: ShuffleNetConfig,
     epochs: int = 3,
@@ -172,6 +364,9 @@ def train(
     record_subset: bool = True,
     data_dir: Path | str | None = None,
     seed: int = 0,
+    engine: str = "fast",
+    augment: bool = False,
+    group_conv: str | None = None,
 ) -> TrainResult:
     """Train `config` on Fashion-MNIST with Adam, evaluate it on the test set, and save it.
 
@@ -188,68 +383,57 @@ def train(
         eval_limit: evaluate on the first `eval_limit` test images (None: all 10,000).
         record_subset: also record the accuracy on the first `SUBSET_SIZE` test images.
         data_dir: Fashion-MNIST folder (see `data.load_fashion_mnist` for the search order).
-        seed: seeds weights initialisation and shuffling.
+        seed: seeds weights initialisation, shuffling and augmentation.
+        engine: "fast" or "keras-fit" (see `ENGINES`); "fast" falls back to "keras-fit" when the
+            uint8 inputs would take more than `IN_MEMORY_BYTES`.
+        augment: random flips and shifts (fast engine only; see `_augment`).
+        group_conv: the 1x1 group conv training path of the fast engine (default
+            `default_group_conv()`).
     """
     check_task_config(config)
     check_arguments(epochs, limit, batch_size, learning_rate, eval_limit, seed)
+    if engine not in ENGINES:
+        raise ValueError(f"`engine` must be one of {', '.join(ENGINES)}. Received: engine={engine!r}")
+    if augment and engine != "fast":
+        raise ValueError("`augment` needs engine='fast'.")
     dataset = data.load_fashion_mnist(data_dir)  # a bad or missing file fails before TensorFlow loads
 
     import keras
 
-    from .model import build_model
+    from .model import build_model, copy_weights, training_graph
 
     train_images, train_labels = dataset.train
     if limit is not None:
         train_images, train_labels = train_images[:limit], train_labels[:limit]
-    in_memory = len(train_labels) * config.input_size ** 2 * config.channels * 4 <= IN_MEMORY_BYTES
+    if engine == "fast" and len(train_labels) * config.input_size ** 2 * config.channels > IN_MEMORY_BYTES:
+        engine = "keras-fit"
+    group_conv = (group_conv or default_group_conv()) if engine == "fast" else None
 
+    steps_per_epoch = -(-len(train_labels) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs)
+    optimizer = keras.optimizers.Adam(schedule)
     with _SEED_LOCK:  # the seeds are process-wide: another thread's run must not draw from ours
         keras.utils.set_random_seed(seed)
         model = build_model(config)
-    steps_per_epoch = -(-len(train_labels) // batch_size)
-    total_steps = steps_per_epoch * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+        graph = None
+        if engine == "fast":
+            graph = training_graph(config, group_conv=group_conv)
+            copy_weights(model, graph)
 
-    start = time.perf_counter()
-    history: list[EpochResult] = []
-    state = {"epoch": 0, "stopped": False, "steps": 0}
-
-    class _Progress(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            state["epoch"] = epoch + 1
-
-        def on_train_batch_end(self, batch, logs=None):
-            logs = logs or {}
-            state["steps"] += 1
-            if on_batch is not None:
-                on_batch(BatchProgress(
-                    epoch=state["epoch"], epochs=epochs, batch=batch + 1, batches=steps_per_epoch,
-                    step=(state["epoch"] - 1) * steps_per_epoch + batch + 1, steps=total_steps,
-                    loss=float(logs.get("loss", float("nan"))), accuracy=float(logs.get("accuracy", float("nan"))),
-                    seconds=time.perf_counter() - start,
-                ))
-            if _is_stop_requested(stop):
-                state["stopped"] = True
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            result = EpochResult(epoch + 1, float(logs.get("loss", float("nan"))),
-                                 float(logs.get("accuracy", float("nan"))), time.perf_counter() - start)
-            history.append(result)
-            if on_epoch is not None:
-                on_epoch(result)
-
-    if in_memory:
-        x, y = data.preprocess(train_images, config), np.asarray(train_labels, dtype=np.int32)
-        model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0, callbacks=[_Progress()])
-        del x
+    loop = _Loop(epochs, steps_per_epoch, on_batch, on_epoch, stop)
+    if engine == "fast":
+        inputs = uint8_inputs(train_images, config)
+        _fit_fast(graph, inputs, train_labels, batch_size, seed, augment, optimizer, loop)
+        order = np.random.default_rng(seed + 1).permutation(len(inputs))[:RECALIBRATION_IMAGES]
+        recalibrated = recalibrate_batchnorm(graph, inputs[np.sort(order)])
+        del inputs
+        copy_weights(graph, model)
     else:
-        model.fit(_batches(train_images, train_labels, config, batch_size, seed), epochs=epochs, verbose=0,
-                  callbacks=[_Progress()])
-    seconds = time.perf_counter() - start
+        _fit_keras(model, config, train_images, train_labels, batch_size, seed, optimizer, loop)
+    seconds = time.perf_counter() - loop.start
+    history, state = loop.history, {"stopped": loop.stopped, "steps": loop.steps}
+    if engine != "fast":
+        recalibrated = 0
 
     test_images, test_labels = dataset.test
     if eval_limit is not None:
@@ -259,7 +443,8 @@ def train(
         config, dataset=dataset, epochs=epochs, epochs_completed=len(history), limit=limit,
         train_images=len(train_labels), batch_size=batch_size, learning_rate=learning_rate, seed=seed,
         seconds=seconds, stopped=state["stopped"], steps_completed=state["steps"], test_accuracy=test_accuracy,
-        test_images=len(test_labels), history=history,
+        test_images=len(test_labels), history=history, engine=engine, augment=augment, group_conv=group_conv,
+        recalibrated=recalibrated,
     )
     if record_subset:
         n = min(SUBSET_SIZE, len(dataset.test.labels))
@@ -277,7 +462,8 @@ def train(
 def build_manifest(config: ShuffleNetConfig, *, dataset: data.FashionMNIST, epochs: int, epochs_completed: int,
                    limit: int | None, train_images: int, batch_size: int, learning_rate: float, seed: int,
                    seconds: float, stopped: bool, steps_completed: int, test_accuracy: float, test_images: int,
-                   history: list[EpochResult]) -> dict:
+                   history: list[EpochResult], engine: str = "fast", augment: bool = False,
+                   group_conv: str | None = None, recalibrated: int = 0) -> dict:
     return {
         **manifest_header(config, TASK),
         "dataset": {
@@ -299,7 +485,12 @@ def build_manifest(config: ShuffleNetConfig, *, dataset: data.FashionMNIST, epoc
             "optimizer": "Adam",
             "learning_rate": learning_rate,
             "schedule": "cosine decay to 0",
-            "augmentation": "none",
+            "augmentation": (f"random horizontal flip, random shift of up to {SHIFT_PIXELS} pixels"
+                             if augment else "none"),
+            "engine": engine,
+            "group_conv_training": group_conv,
+            "batchnorm_statistics": (f"recomputed on {recalibrated} training images after training" if recalibrated
+                                     else "moving averages of training"),
             "seed": seed,
             "history": [r._asdict() for r in history],
         },

@@ -110,3 +110,93 @@ def test_training_and_inference_paths_agree(g, shuffle_output):
         plain.kernel.assign(layer.kernel)
         expected = np.asarray(plain(x))[..., shuffle_permutation(4 * g, g)] + layer.bias.numpy()
         np.testing.assert_allclose(infer, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fast_training_layers_equal_pad_then_op():
+    """The training graph's merged layers compute what ZeroPadding2D + the Keras op compute."""
+    import keras
+
+    from shufflenet.layers import PaddedConv2D, PaddedDepthwiseConv2D, PaddedPool2D
+
+    x = np.random.default_rng(2).normal(size=(2, 9, 9, 6)).astype("float32")
+    padded = keras.layers.ZeroPadding2D(1)(x)
+    conv = PaddedConv2D(4, 3, strides=2)
+    ref = keras.layers.Conv2D(4, 3, strides=2, use_bias=False)
+    ref.build(padded.shape)
+    conv.build(x.shape)
+    ref.kernel.assign(conv.kernel)
+    np.testing.assert_allclose(conv(x), ref(padded) + conv.bias, rtol=1e-5, atol=1e-5)
+    dw = PaddedDepthwiseConv2D(3, strides=2, use_bias=False)
+    dref = keras.layers.DepthwiseConv2D(3, strides=2, use_bias=False)
+    dw.build(x.shape)
+    dref.build(padded.shape)
+    dref.kernel.assign(dw.kernel)
+    np.testing.assert_allclose(dw(x), dref(padded), rtol=1e-5, atol=1e-5)
+    relu = np.maximum(x, 0)  # the stem's max pool reads a ReLU's output, so zero padding is -inf padding
+    np.testing.assert_allclose(PaddedPool2D("max", 3, 2)(relu), keras.layers.MaxPooling2D(3, 2)(
+        keras.layers.ZeroPadding2D(1)(relu)), rtol=1e-6)
+    np.testing.assert_allclose(PaddedPool2D("avg", 3, 2)(x), keras.layers.AveragePooling2D(3, 2)(padded),
+                               rtol=1e-5, atol=1e-6)
+    assert PaddedPool2D("avg", 3, 2).compute_output_shape((None, 9, 9, 6)) == (None, 5, 5, 6)
+    with pytest.raises(ValueError, match="'max' or 'avg'"):
+        PaddedPool2D("min")
+
+
+def test_fast_batch_norm_matches_keras_in_training_and_inference():
+    import keras
+    import tensorflow as tf
+
+    from shufflenet.layers import FastBatchNormalization
+
+    x = tf.constant(np.random.default_rng(3).normal(2.0, 3.0, size=(16, 4, 4, 8)).astype("float32"))
+    fast, ref = FastBatchNormalization(momentum=0.9, epsilon=1e-5), keras.layers.BatchNormalization(momentum=0.9,
+                                                                                                      epsilon=1e-5)
+    for layer in (fast, ref):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, 8))
+        layer.beta.assign(np.linspace(-1, 1, 8))
+    outs, grads = [], []
+    for layer in (fast, ref):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * tf.range(8, dtype=tf.float32))
+        outs.append(y.numpy())
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(fast.moving_mean, ref.moving_mean, rtol=1e-5)
+    np.testing.assert_allclose(fast.moving_variance, ref.moving_variance, rtol=1e-5)
+    np.testing.assert_allclose(fast(x, training=False), ref(x, training=False), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_grouped_conv_training_path_equals_split_with_onednn():
+    """The "conv" training path (TensorFlow's grouped convolution, which needs oneDNN on CPU) gives
+    the split path's outputs and gradients; checked in a process started with oneDNN on."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np, tensorflow as tf
+from shufflenet.layers import GroupConv1x1
+x = tf.constant(np.random.default_rng(4).normal(size=(3, 4, 4, 24)).astype('float32'))
+out = []
+for path in ('split', 'conv'):
+    layer = GroupConv1x1(12, groups=3, training_path=path, name='g')
+    layer.build(x.shape)
+    layer.kernel.assign(np.random.default_rng(5).normal(size=(3, 8, 4)).astype('float32'))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=True)
+        loss = tf.reduce_sum(y * y)
+    gx, gk = tape.gradient(loss, [x, layer.kernel])
+    out.append((y.numpy(), gx.numpy(), gk.numpy()))
+print(max(float(np.abs(a - b).max()) for a, b in zip(*out)))
+"""
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) < 1e-3

@@ -86,3 +86,44 @@ def test_tflite_conversion_runs_and_matches():
 def test_build_model_rejects_non_config():
     with pytest.raises(ValueError, match="ShuffleNetConfig"):
         build_model({"groups": 3})
+
+
+# --- the fast training graph ---------------------------------------------------------------------
+
+def _grads(model, x, y):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, model(x, training=True)))
+    grads = tape.gradient(loss, model.trainable_variables)
+    return {v.path: g.numpy() for v, g in zip(model.trainable_variables, grads)}
+
+
+@pytest.mark.parametrize("kw", [dict(groups=3), dict(groups=8, shuffle=False), dict(groups=1, channels=3)])
+def test_training_graph_is_the_same_network(kw):
+    """Pads merged, batch norm's gradient written out: same weights, outputs and gradients."""
+    from shufflenet.model import copy_weights, training_graph
+
+    c = ShuffleNetConfig(blocks=(2, 2, 1), scale=0.5, input_size=32, num_classes=10, **{"channels": 1, **kw})
+    m, t = build_model(c), training_graph(c)
+    assert not [layer for layer in t.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert {layer.name for layer in t.layers if layer.weights} == {layer.name for layer in m.layers if layer.weights}
+    copy_weights(m, t)
+    x = np.random.default_rng(0).random((8, 32, 32, c.channels), dtype=np.float32)
+    y = np.arange(8) % 10
+    np.testing.assert_allclose(t(x, training=False), m(x, training=False), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t(x, training=True), m(x, training=True), rtol=1e-4, atol=1e-5)
+    gm, gt = _grads(m, x, y), _grads(t, x, y)
+    assert gm.keys() == gt.keys()
+    for name in gm:
+        scale = np.abs(gm[name]).max()
+        np.testing.assert_allclose(gt[name], gm[name], atol=1e-4 * scale + 1e-6, err_msg=name)
+
+
+def test_copy_weights_names_what_does_not_fit():
+    from shufflenet.model import copy_weights
+
+    a = build_model(ShuffleNetConfig(groups=3, input_size=32, num_classes=10))
+    b = build_model(ShuffleNetConfig(groups=8, input_size=32, num_classes=10))
+    with pytest.raises(ValueError, match="shapes differ"):
+        copy_weights(a, b)

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shufflenet import ShuffleNetConfig, checkpoints, data, training
@@ -161,3 +162,64 @@ def test_shipped_accuracy_is_reproduced(checkpoint):
         expected, limit = subset["accuracy"], subset["n"]
     result = training.evaluate(checkpoint.path, limit=limit)
     assert abs(result["accuracy"] - expected) <= 0.005
+
+
+# --- the fast engine -----------------------------------------------------------------------------------
+
+def test_uint8_inputs_are_the_preprocessed_inputs():
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    at32 = TINY
+    np.testing.assert_array_equal(training.uint8_inputs(images, at32).astype(np.float32) / 255,
+                                  data.preprocess(images, at32))  # exact: at 32 px preprocessing only pads
+    at64 = TINY.replace(input_size=64)
+    diff = np.abs(training.uint8_inputs(images, at64).astype(np.float32) / 255 - data.preprocess(images, at64))
+    assert diff.max() <= 0.5 / 255 + 1e-7  # rounding to uint8 only
+
+
+def test_augmentation_flips_and_shifts_per_image_and_is_seeded():
+    import tensorflow as tf
+
+    x = np.zeros((64, 8, 8, 1), np.float32)
+    x[:, 3, 1] = 1.0  # one bright pixel left of centre
+    seed = tf.constant([7, 3], tf.int32)
+    a, b = training._augment(tf.constant(x), seed).numpy(), training._augment(tf.constant(x), seed).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, training._augment(tf.constant(x), tf.constant([7, 4], tf.int32)).numpy())
+    assert a.shape == x.shape and set(np.unique(a)) <= {0.0, 1.0}
+    cols = np.array([np.argwhere(im[..., 0] == 1.0)[0][1] for im in a if im.max() == 1.0])
+    rows = np.array([np.argwhere(im[..., 0] == 1.0)[0][0] for im in a if im.max() == 1.0])
+    assert (cols > 4).any() and (cols < 4).any()  # some flipped to the right half, some not
+    assert np.abs(rows - 3).max() <= training.SHIFT_PIXELS and len(set(rows)) > 1
+
+
+def test_batch_size_has_an_upper_limit():
+    with pytest.raises(ValueError, match=r"`batch_size` must be a whole number from 1 to 4096"):
+        training.check_arguments(batch_size=10**9)
+    done = run_cli("train", "--task", "fashion-mnist", "--classes", "10", "--epochs", "1", "--out", "x",
+                   "--batch-size", str(10**9), timeout=60)
+    assert done.returncode == 2 and "batch_size" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@needs_data
+@pytest.mark.slow
+def test_fast_engine_recalibrates_batch_norm_and_saves_the_standard_model(trained):
+    result, _, out = trained
+    m = result.manifest["training"]
+    assert m["engine"] == "fast" and m["batchnorm_statistics"].startswith("recomputed on 256 training images")
+    from shufflenet.model import build_model
+
+    names = {layer.name for layer in result.model.layers}
+    assert names == {layer.name for layer in build_model(TINY).layers}  # the paper's graph, pads included
+
+
+@needs_data
+@pytest.mark.slow
+def test_keras_fit_engine_still_trains(tmp_path):
+    progress = []
+    result = training.train(TINY, 1, limit=256, batch_size=64, eval_limit=50, record_subset=False,
+                            engine="keras-fit", on_batch=progress.append, out_dir=tmp_path)
+    assert result.manifest["training"]["engine"] == "keras-fit" and [p.batch for p in progress] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="augment"):
+        training.train(TINY, 1, engine="keras-fit", augment=True)
+    with pytest.raises(ValueError, match="engine"):
+        training.train(TINY, 1, engine="turbo")
