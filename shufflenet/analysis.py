@@ -13,9 +13,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from .complexity import cost_table, model_bytes, op_family, stage_table, totals
+from .complexity import FREE_FAMILY, cost_table, model_bytes, op_family, stage_table, totals
 from .config import ALLOWED_GROUPS, STAGES, ShuffleNetConfig
-from .plan import shuffle_permutation
+from .plan import layer_plan, shuffle_permutation
+from .receptive import output_side, receptive_fields, sees_whole_input
 
 #: Paper Table 1, "Complexity (MFLOPs)" row (1x, 224x224, blocks 4/8/4). The paper's FLOPs are
 #: multiply-adds, i.e. our conv MACs rounded to millions.
@@ -36,19 +37,21 @@ def _check_measure(measure: str) -> int:
 
 # --- key figures ----------------------------------------------------------------------------
 
-def key_figures(config: ShuffleNetConfig) -> dict[str, int]:
+def key_figures(config: ShuffleNetConfig) -> dict[str, int | float]:
     """The headline numbers of a configuration.
 
     conv_macs (what paper Table 1 calls complexity: every conv, no FC), fc_macs, macs (with
     FC), params (trainable), non_trainable, model_bytes (float32 weights incl. BN statistics),
-    layers (Keras layers without the input), activations (elements of all layer outputs) and
-    activation_bytes (the same at float32, batch 1).
+    layers (Keras layers without the input), activations (elements of all layer outputs),
+    activation_bytes (the same at float32, batch 1), traffic_bytes (memory traffic of every
+    layer, see `complexity`) and intensity (macs / traffic_bytes, MACs per byte; the only float).
     """
     t = totals(config)
     return {
         **t,
         "model_bytes": model_bytes(config),
         "activation_bytes": t["activations"] * BYTES_PER_FLOAT32,
+        "intensity": t["macs"] / t["traffic_bytes"],
     }
 
 
@@ -129,7 +132,10 @@ def layer_costs(config: ShuffleNetConfig, measure: str = "MACs", include_fc: boo
     """Per-layer costs with the op family and the chosen measure ("MACs" or "FLOPs" = 2 MACs)
     in a column named after it; optionally without the FC layer and filtered by stage names
     ("stem", "stage2", ...), ops ("gconv1x1", "dwconv3x3", ...) and op families (see
-    `complexity.op_family`)."""
+    `complexity.op_family`).
+
+    Ends with traffic_bytes (memory traffic at float32) and intensity (MACs per byte, whatever
+    the measure: one definition in every table), as in `complexity.cost_table`."""
     factor = _check_measure(measure)
     df = cost_table(config)
     df.insert(5, "family", [op_family(op) for op in df["op"]])
@@ -143,41 +149,96 @@ def layer_costs(config: ShuffleNetConfig, measure: str = "MACs", include_fc: boo
     if families:
         df = df[df["family"].isin(list(families))]
     cols = ["name", "stage", "unit", "part", "op", "family", "groups", "input_shape", "output_shape",
-            "params", "non_trainable", measure, "activations"]
+            "params", "non_trainable", measure, "activations", "traffic_bytes", "intensity"]
     return df[cols].reset_index(drop=True)
+
+
+#: What `costs_by` can group by: the stage, the op family of the charts, or the plan's op.
+GROUPINGS = ("stage", "family", "op")
 
 
 def costs_by(config: ShuffleNetConfig, by: str = "stage", measure: str = "MACs",
              include_fc: bool = True) -> pd.DataFrame:
-    """Sums of the measure and of params grouped by "stage" or "family", in model order, with
-    each group's share of the total in percent. Groups with no cost at all are dropped."""
-    if by not in ("stage", "family"):
-        raise ValueError(f"`by` must be 'stage' or 'family'. Received: by={by!r}")
+    """Sums of the measure, of params and of memory traffic grouped by "stage", "family" (see
+    `complexity.op_family`) or "op", in model order, with each group's share of the total in
+    percent and its intensity (all its MACs over all its memory traffic, in MACs per byte).
+
+    Every group is kept: a layer without MACs or params (ReLU, shuffle, padding, add) still
+    moves memory, which is the point of the traffic columns. By family, those layers' family
+    (`complexity.FREE_FAMILY`) comes last."""
+    if by not in GROUPINGS:
+        raise ValueError(f"`by` must be one of {', '.join(map(repr, GROUPINGS))}. Received: by={by!r}")
+    factor = _check_measure(measure)
     df = layer_costs(config, measure=measure, include_fc=include_fc)
-    out = df.groupby(by, sort=False).agg(**{measure: (measure, "sum"), "params": ("params", "sum")})
-    out = out[(out[measure] > 0) | (out["params"] > 0)].reset_index()
-    for col in (measure, "params"):
+    out = df.groupby(by, sort=False).agg(**{measure: (measure, "sum"), "params": ("params", "sum"),
+                                            "traffic_bytes": ("traffic_bytes", "sum")}).reset_index()
+    if by == "family":  # the layers without MACs come first in the model; their family reads best last
+        out = pd.concat([out[out[by] != FREE_FAMILY], out[out[by] == FREE_FAMILY]], ignore_index=True)
+    macs = out[measure] // factor
+    out["intensity"] = (macs / out["traffic_bytes"]).where(macs > 0, 0.0)
+    for col in (measure, "params", "traffic_bytes"):
         total = out[col].sum()
         out[f"{col} %"] = (100.0 * out[col] / total).round(2) if total else 0.0
-    return out
+    return out[[by, measure, "params", f"{measure} %", "params %", "traffic_bytes", "traffic_bytes %", "intensity"]]
 
 
 def stage_summary(config: ShuffleNetConfig, measure: str = "MACs", include_fc: bool = True) -> pd.DataFrame:
     """The per-stage table: output shape, channels, units and layers of each stage (stem,
-    stage2..4, classifier) with its measure, params and activations and their shares."""
+    stage2..4, classifier) with its measure, params and activations and their shares, then its
+    memory traffic, that traffic's share and its intensity (MACs per byte)."""
     stages = stage_table(config)
     costs = costs_by(config, "stage", measure=measure, include_fc=include_fc)
     out = stages[["stage", "output_shape", "channels", "units", "layers"]].merge(costs, on="stage", how="left")
-    for col in (measure, "params"):
+    for col in (measure, "params", "traffic_bytes"):
         out[col] = out[col].fillna(0).astype("int64")
         out[f"{col} %"] = out[f"{col} %"].fillna(0.0)
+    out["intensity"] = out["intensity"].fillna(0.0)
     out["activations"] = stages["activations"].to_numpy()
-    return out
+    return out[["stage", "output_shape", "channels", "units", "layers", measure, "params", f"{measure} %",
+                "params %", "activations", "traffic_bytes", "traffic_bytes %", "intensity"]]
 
 
 def layer_ops(config: ShuffleNetConfig) -> list[str]:
     """The ops present in the model, in order of first appearance."""
     return list(dict.fromkeys(cost_table(config)["op"]))
+
+
+# --- receptive fields (Architecture view) ---------------------------------------------------
+
+def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.DataFrame:
+    """Receptive fields (see `receptive`) per "stage" (stem, stage2..4, classifier), per "unit"
+    (stem and classifier count as one each, unit <NA>) or per "layer", each group read at its
+    last layer, i.e. at its output.
+
+    Columns: stage, unit (by unit), the layer's name, part, op, kernel, stride, padding (by
+    layer), layer (the last layer, by stage and unit), output_side, receptive_field (side in
+    input pixels, not clipped to the image), jump (input pixels between neighbouring outputs),
+    start (image coordinate of the centre of output position 0's window) and sees_whole_input
+    (every output position sees every input pixel).
+    """
+    if by not in ("stage", "unit", "layer"):
+        raise ValueError(f"`by` must be 'stage', 'unit' or 'layer'. Received: by={by!r}")
+    fields = receptive_fields(config)
+    rows: dict = {}
+    for spec in layer_plan(config):
+        f = fields[spec.name]
+        side = output_side(spec)
+        figures = {"output_side": side, "receptive_field": f.size, "jump": f.jump, "start": f.start,
+                   "sees_whole_input": sees_whole_input(f, side, config.input_size)}
+        if by == "layer":
+            rows[spec.name] = {"name": spec.name, "stage": spec.stage, "unit": spec.unit, "part": spec.part,
+                               "op": spec.op, "kernel": spec.kernel, "stride": spec.stride, "padding": spec.padding,
+                               **figures}
+        elif by == "unit":
+            rows[(spec.stage, spec.unit)] = {"stage": spec.stage, "unit": spec.unit, "layer": spec.name, **figures}
+        else:
+            rows[spec.stage] = {"stage": spec.stage, "layer": spec.name, **figures}
+    records = list(rows.values())
+    df = pd.DataFrame(records)
+    if by != "stage":
+        df["unit"] = pd.array([r["unit"] for r in records], dtype="Int64")
+    df["start"] = df["start"].astype("float64")
+    return df
 
 
 # --- A/B comparison --------------------------------------------------------------------------

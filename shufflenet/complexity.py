@@ -7,14 +7,32 @@ separately here as `fc_macs`), BN, ReLU, pooling, add, concat and shuffle. Param
 trainable ones (conv kernels, BN gamma/beta, FC weights and bias); BN moving statistics are
 counted apart as `non_trainable`.
 
+Memory traffic is what a layer moves to and from memory, the cost that MACs leave out and the
+reason grouped and depthwise convolutions are often slower than their MACs promise. Each layer
+is counted as reading all of its inputs and its weights once and writing its output once, at
+float32 and batch 1: the least that an implementation running one layer at a time, with
+nothing kept in cache between layers, has to move::
+
+    traffic_bytes = 4 * (sum of the elements of every input (add / concat: both)
+                         + elements of the output
+                         + params + non_trainable)      # weights and BN statistics
+    intensity     = macs / traffic_bytes                # MACs per byte; 0 where macs == 0
+
+A layer with a low intensity waits for memory, whatever its MACs: a 1x1 conv from C to C
+channels in g groups does C*C/g MACs per pixel but still reads and writes 2*C values per pixel,
+so its intensity falls as g grows; a 3x3 depthwise conv does 9 MACs per value it writes and
+reads at least one value for each, so at most 4.5 MACs per value moved (1.125 per byte). (Not
+to be confused with "MACs", the multiply-accumulates: memory traffic is always called that.)
+
 `keras_cost_table(model)` is a second, independent counter that walks a built model; the
-tests check that both agree exactly.
+tests check that both agree exactly, memory traffic included.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from .config import ShuffleNetConfig
@@ -23,8 +41,11 @@ from .plan import layer_plan
 
 COLUMNS = [
     "name", "stage", "unit", "part", "op", "groups", "input_shape", "output_shape",
-    "params", "non_trainable", "macs", "activations",
+    "params", "non_trainable", "macs", "activations", "traffic_bytes", "intensity",
 ]
+
+#: Bytes per value (activations and weights) in memory traffic: float32.
+BYTES_PER_VALUE = 4
 
 #: Coarse op families used by charts ("where do the MACs go?").
 OP_FAMILY = {
@@ -35,15 +56,32 @@ OP_FAMILY = {
     "fc": "fully connected",
     "batchnorm": "batch norm",
 }
-_FREE_FAMILY = "other (no MACs)"
+#: The family of every op without MACs (pad, ReLU, pooling, shuffle, add, concat).
+FREE_FAMILY = "other (no MACs)"
+
+
+def traffic(input_elements: int, output_elements: int, weights: int, macs: int) -> tuple[int, float]:
+    """(traffic_bytes, intensity) of one layer; see the module docstring. Both counters call it,
+    so they can only differ in the elements and weights they count."""
+    nbytes = BYTES_PER_VALUE * (input_elements + output_elements + weights)
+    return nbytes, (macs / nbytes if macs else 0.0)
 
 
 def _plan_records(config: ShuffleNetConfig) -> list[dict]:
-    """The layer plan's rows with the cost-table columns (no name parsing: the plan knows them)."""
-    return [{"name": spec.name, "stage": spec.stage, "unit": spec.unit, "part": spec.part, "op": spec.op,
-             "groups": spec.groups, "input_shape": spec.input_shape, "output_shape": spec.output_shape,
-             "params": spec.params, "non_trainable": spec.non_trainable, "macs": spec.macs,
-             "activations": spec.activations} for spec in layer_plan(config)]
+    """The layer plan's rows with the cost-table columns (no name parsing: the plan knows them).
+    A layer's inputs are the outputs of the layers it names (or the image)."""
+    elements = {"image": config.input_size * config.input_size * config.channels}
+    records = []
+    for spec in layer_plan(config):
+        out = spec.activations
+        elements[spec.name] = out
+        nbytes, intensity = traffic(sum(elements[n] for n in spec.inputs), out,
+                                    spec.params + spec.non_trainable, spec.macs)
+        records.append({"name": spec.name, "stage": spec.stage, "unit": spec.unit, "part": spec.part, "op": spec.op,
+                        "groups": spec.groups, "input_shape": spec.input_shape, "output_shape": spec.output_shape,
+                        "params": spec.params, "non_trainable": spec.non_trainable, "macs": spec.macs,
+                        "activations": out, "traffic_bytes": nbytes, "intensity": intensity})
+    return records
 
 
 def _records(rows) -> list[dict]:
@@ -57,13 +95,17 @@ def _records(rows) -> list[dict]:
     return out
 
 
+_INT_COLUMNS = ("groups", "params", "non_trainable", "macs", "activations", "traffic_bytes")
+
+
 def _frame(records: list[dict]) -> pd.DataFrame:
+    # Each column built with its final dtype: converting afterwards took most of a cold cost_table.
     data = {col: [r[col] for r in records] for col in COLUMNS}
-    df = pd.DataFrame(data, columns=COLUMNS)
-    df["unit"] = pd.array(data["unit"], dtype="Int64")
-    for col in ("params", "non_trainable", "macs", "activations", "groups"):
-        df[col] = df[col].astype("int64")
-    return df
+    for col in _INT_COLUMNS:
+        data[col] = np.array(data[col], dtype=np.int64)
+    data["intensity"] = np.array(data["intensity"], dtype=np.float64)
+    data["unit"] = pd.array(data["unit"], dtype="Int64")
+    return pd.DataFrame(data, columns=COLUMNS)
 
 
 def _prod(shape) -> int:
@@ -94,16 +136,23 @@ def cost_table(config: ShuffleNetConfig) -> pd.DataFrame:
     """One row per layer of `build_model(config)`, in model order.
 
     Columns: name, stage, unit, part, op, groups, input_shape, output_shape (H, W, C),
-    params (trainable), non_trainable, macs, activations (output elements).
+    params (trainable), non_trainable, macs, activations (output elements), traffic_bytes
+    (memory traffic at float32: inputs + output + weights, see the module docstring) and
+    intensity (macs / traffic_bytes, 0 for layers without MACs).
     """
     return _cost_table_cached(config).copy()
 
 
 def op_family(op: str) -> str:
-    return OP_FAMILY.get(op, _FREE_FAMILY)
+    return OP_FAMILY.get(op, FREE_FAMILY)
 
 
-_SUMMED = ("params", "macs", "activations")
+_SUMMED = ("params", "macs", "activations", "traffic_bytes")
+
+
+def _intensity(macs: int, traffic_bytes: int) -> float:
+    """MACs per byte of a group of layers: all their MACs over all their memory traffic."""
+    return macs / traffic_bytes if macs and traffic_bytes else 0.0
 
 
 def _aggregate(config: ShuffleNetConfig, key) -> list[dict]:
@@ -121,21 +170,28 @@ def _aggregate(config: ShuffleNetConfig, key) -> list[dict]:
 
 
 def unit_table(config: ShuffleNetConfig) -> pd.DataFrame:
-    """Per-unit sums (stem and classifier count as one 'unit' each, with unit <NA>)."""
+    """Per-unit sums (stem and classifier count as one 'unit' each, with unit <NA>); intensity is
+    the unit's MACs over its memory traffic."""
     rows = _aggregate(config, lambda r: (r["stage"], r["unit"]))
-    df = pd.DataFrame(rows, columns=["stage", "unit", *_SUMMED, "output_shape", "layers"])
+    for r in rows:
+        r["intensity"] = _intensity(r["macs"], r["traffic_bytes"])
+    df = pd.DataFrame(rows, columns=["stage", "unit", *_SUMMED, "output_shape", "layers", "intensity"])
     df["unit"] = pd.array([r["unit"] for r in rows], dtype="Int64")
-    return df[["stage", "unit", "params", "macs", "activations", "output_shape", "layers"]]
+    return df[["stage", "unit", "params", "macs", "activations", "output_shape", "layers", "traffic_bytes",
+               "intensity"]]
 
 
 def stage_table(config: ShuffleNetConfig) -> pd.DataFrame:
-    """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1."""
+    """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1; intensity
+    is the stage's MACs over its memory traffic."""
     rows = _aggregate(config, lambda r: r["stage"])
     units = dict(zip((f"stage{s}" for s in (2, 3, 4)), config.blocks))
     for r in rows:
         r["units"] = units.get(r["stage"], 0)
         r["channels"] = r["output_shape"][-1]
-    cols = ["stage", "output_shape", "units", "params", "macs", "activations", "layers", "channels"]
+        r["intensity"] = _intensity(r["macs"], r["traffic_bytes"])
+    cols = ["stage", "output_shape", "units", "params", "macs", "activations", "layers", "channels", "traffic_bytes",
+            "intensity"]
     return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)
 
 
@@ -146,12 +202,14 @@ def _totals(config: ShuffleNetConfig) -> tuple:
     total = sum(r["macs"] for r in recs)
     return (("conv_macs", total - fc), ("fc_macs", fc), ("macs", total),
             ("params", sum(r["params"] for r in recs)), ("non_trainable", sum(r["non_trainable"] for r in recs)),
-            ("activations", sum(r["activations"] for r in recs)), ("layers", len(recs)))
+            ("activations", sum(r["activations"] for r in recs)), ("layers", len(recs)),
+            ("traffic_bytes", sum(r["traffic_bytes"] for r in recs)))
 
 
 def totals(config: ShuffleNetConfig) -> dict[str, int]:
     """conv_macs (paper Table 1's figure), fc_macs, macs (both), params, non_trainable,
-    activations (sum of all layer outputs), layers (Keras layers without the input)."""
+    activations (sum of all layer outputs), layers (Keras layers without the input),
+    traffic_bytes (memory traffic of all layers, see the module docstring)."""
     return dict(_totals(config))
 
 
@@ -173,7 +231,8 @@ _KERAS_OPS = {
 
 def keras_cost_table(model) -> pd.DataFrame:
     """Counts the same columns as `cost_table` by reading a built model's layers, weights and
-    shapes (no knowledge of the configuration)."""
+    shapes (no knowledge of the configuration). Memory traffic comes from the layer's real
+    input tensors (all of them), output tensor and weight variables."""
     records = []
     for layer in model.layers:
         kind = type(layer).__name__
@@ -207,12 +266,16 @@ def keras_cost_table(model) -> pd.DataFrame:
                 groups = layer.groups
         else:
             raise ValueError(f"keras_cost_table does not know layer {layer.name!r} of type {kind}")
+        params = sum(_prod(w.shape) for w in layer.trainable_weights)
+        non_trainable = sum(_prod(w.shape) for w in layer.non_trainable_weights)
+        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        nbytes, intensity = traffic(sum(_prod(t.shape[1:]) for t in inputs), _prod(out_shape),
+                                    sum(_prod(w.shape) for w in layer.weights), macs)
         records.append({
             "name": layer.name, "op": op, "groups": groups,
             "input_shape": in_shape, "output_shape": out_shape,
-            "params": sum(_prod(w.shape) for w in layer.trainable_weights),
-            "non_trainable": sum(_prod(w.shape) for w in layer.non_trainable_weights),
-            "macs": macs,
+            "params": params, "non_trainable": non_trainable, "macs": macs,
+            "traffic_bytes": nbytes, "intensity": intensity,
         })
     return _frame(_records(records))
 

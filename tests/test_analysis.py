@@ -93,7 +93,7 @@ def test_costs_by_family_names_the_chart_families():
     t = analysis.costs_by(ShuffleNetConfig(), by="family").set_index("family")
     assert {"stem conv", "1x1 group conv", "1x1 conv", "3x3 depthwise conv", "fully connected"} <= set(t.index)
     assert t["MACs"].idxmax() == "1x1 group conv"
-    with pytest.raises(ValueError, match="by"):
+    with pytest.raises(ValueError, match="'stage', 'family', 'op'. Received: by='colour'"):
         analysis.costs_by(ShuffleNetConfig(), by="colour")
 
 
@@ -102,6 +102,60 @@ def test_stage_summary():
     assert s.loc["classifier", "FLOPs"] == 0
     assert s["FLOPs"].sum() == 2 * 136_500_672
     assert s.loc["stage3", "units"] == 8 and s.loc["stage3", "channels"] == 480
+
+
+def test_layer_costs_carry_memory_traffic_and_intensity_in_macs_per_byte():
+    c = ShuffleNetConfig()
+    table = cost_table(c)
+    for measure in ("MACs", "FLOPs"):  # intensity is MACs per byte whatever the measure
+        df = analysis.layer_costs(c, measure=measure)
+        assert list(df.columns[-2:]) == ["traffic_bytes", "intensity"]
+        assert df["traffic_bytes"].tolist() == table["traffic_bytes"].tolist()
+        assert df["intensity"].tolist() == table["intensity"].tolist()
+    assert analysis.layer_costs(c)["traffic_bytes"].sum() == totals(c)["traffic_bytes"]
+
+
+@pytest.mark.parametrize("by", ["stage", "family", "op"])
+def test_costs_by_sums_memory_traffic_and_divides_for_intensity(by):
+    c = ShuffleNetConfig(groups=8, scale=0.5)
+    t = analysis.costs_by(c, by=by, measure="FLOPs")
+    assert t["traffic_bytes"].sum() == totals(c)["traffic_bytes"]
+    assert t["traffic_bytes %"].sum() == pytest.approx(100, abs=0.05)
+    macs = t["FLOPs"] // 2
+    assert (t["intensity"] == (macs / t["traffic_bytes"]).where(macs > 0, 0.0)).all()
+    assert len(t) == t[by].nunique()
+
+
+def test_traffic_by_op_shows_what_moves_memory_without_macs():
+    c = ShuffleNetConfig()
+    ops = analysis.costs_by(c, by="op").set_index("op")
+    assert list(ops.index) == analysis.layer_ops(c)  # every op, in model order, none dropped
+    # The paper network's 4 + 8 + 4 units have 3 + 7 + 3 = 13 additions, each reading two 28x28x240,
+    # 14x14x480 or 7x7x960 tensors and writing one: 3 values per element of the unit's output.
+    adds = 3 * (3 * 28 * 28 * 240 + 7 * 14 * 14 * 480 + 3 * 7 * 7 * 960)
+    assert ops.loc["add", "traffic_bytes"] == 4 * adds == 16_369_920
+    assert ops.loc["add", "MACs"] == 0 and ops.loc["add", "intensity"] == 0.0
+    families = analysis.costs_by(c, by="family")
+    assert families["family"].iloc[-1] == "other (no MACs)"  # last, with the traffic of every op without MACs
+    free = ops.drop(index=["conv3x3", "conv1x1", "gconv1x1", "dwconv3x3", "fc", "batchnorm"])
+    assert families.set_index("family").loc["other (no MACs)", "traffic_bytes"] == free["traffic_bytes"].sum()
+
+
+def test_stage_summary_has_memory_traffic():
+    c = ShuffleNetConfig()
+    s = analysis.stage_summary(c).set_index("stage")
+    assert list(s.columns[-3:]) == ["traffic_bytes", "traffic_bytes %", "intensity"]
+    assert s["traffic_bytes"].sum() == totals(c)["traffic_bytes"]
+    assert s.loc["stage3", "intensity"] == s.loc["stage3", "MACs"] / s.loc["stage3", "traffic_bytes"]
+    # Without the FC layer the classifier is the global pool alone: 7x7x960 read, 960 written.
+    no_fc = analysis.stage_summary(c, include_fc=False).set_index("stage")
+    assert no_fc.loc["classifier", "traffic_bytes"] == 4 * (7 * 7 * 960 + 960) == 192_000
+    assert no_fc.loc["classifier", "intensity"] == 0.0
+    # FC: 960 in, 1000 out, 960 x 1000 weights and 1000 biases.
+    assert s.loc["classifier", "traffic_bytes"] == 192_000 + 4 * (960 + 1000 + 961_000)
+    f = analysis.key_figures(c)
+    assert f["traffic_bytes"] == totals(c)["traffic_bytes"]
+    assert f["intensity"] == f["macs"] / f["traffic_bytes"]
 
 
 def test_compare_stages_and_totals():
