@@ -327,7 +327,7 @@ def test_complexity_flops_toggle_doubles_and_fc_toggle_removes_the_classifier():
     no_exception(at)
     stages = table_with(at, "units")
     assert int(stages["MACs"].sum()) == 137_460_672
-    assert len(charts(at, "plotly_chart")) == 8  # MACs and params by stage and op type; memory traffic and intensity by stage and op type
+    assert len(charts(at, "plotly_chart")) == 8  # MACs, params, traffic, intensity x2
     at.toggle(key="cx_flops").set_value(True).run()
     assert int(table_with(at, "units")["FLOPs"].sum()) == 2 * 137_460_672
     at.toggle(key="cx_include_fc").set_value(False).run()
