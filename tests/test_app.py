@@ -274,36 +274,6 @@ def test_shuffle_toggle_follows_the_url_and_writes_it():
     assert at.toggle(key="shuffle").value is True and "shuffle" not in at.query_params
 
 
-def test_architecture_diagrams_follow_groups():
-    at = make_app(view="architecture")
-    no_exception(at)
-    before = [c.proto.spec for c in charts(at, "graphviz_chart")]
-    assert len(before) == 4  # macro, stride-2 unit, stride-1 unit, layers of a stage
-    assert "g = 3" in before[0] and "240" in before[0]
-    at.selectbox(key="groups").set_value(8).run()
-    after = [c.proto.spec for c in charts(at, "graphviz_chart")]
-    assert "g = 8" in after[0] and "384" in after[0]
-    assert all(a != b for a, b in zip(before, after))
-    labels = [b.label for b in at.get("download_button")]
-    assert labels.count("Download DOT") == 4
-    from shufflenet.diagrams import dot_available
-
-    assert labels.count("Download SVG") == (4 if dot_available() else 0)
-
-
-def test_svg_export_renders_the_same_diagram():
-    from explorer import cache
-    from shufflenet.diagrams import DiagramRenderError, dot_available
-
-    config = ShuffleNetConfig(groups=8)
-    if not dot_available():
-        with pytest.raises(DiagramRenderError, match="apt-get install graphviz"):
-            cache.diagram_svg(config, "macro")
-        return
-    svg = cache.diagram_svg(config, "micro", 3, 2)  # plain call: it runs outside a script run
-    assert "<svg" in svg and "g = 8" in svg
-
-
 def test_reset_button_restores_the_paper_network():
     at = make_app(groups="8", blocks="2,2,2", scale="0.5", view="complexity")
     at.button[0].click().run()
@@ -312,14 +282,6 @@ def test_reset_button_restores_the_paper_network():
     assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
     assert at.slider(key="scale").value == 1.0
     assert at.radio(key="view").value == "Complexity"  # the view stays
-
-
-def test_architecture_single_unit_stage_has_no_stride1_diagram():
-    at = make_app(view="architecture", blocks="4,1,4")
-    at.selectbox(key="arch_stage").set_value(3).run()
-    no_exception(at)
-    assert len(charts(at, "graphviz_chart")) == 3
-    assert any("single unit" in i.value for i in at.info)
 
 
 def test_complexity_flops_toggle_doubles_and_fc_toggle_removes_the_classifier():
@@ -404,19 +366,19 @@ def test_predictions_upload_good_and_bad_files():
     assert at.error and "broken.png" in at.error[0].value and "PNG, JPEG" in at.error[0].value
 
 
-def test_only_views_that_need_a_model_build_one():
+def test_each_configuration_s_model_is_built_once_in_the_background():
+    """Every view's configuration is built by the background builder after its page (no page
+    waits for it); the views that need the model, and later visits, reuse that one build."""
     from explorer import cache
 
     at = make_app(view="overview", task="fashion-mnist")
-    builds = cache.BUILDS["model"]
     at.slider(key="reduction").set_value(0.5).run()
-    for view in ("Architecture", "Complexity", "Channel shuffle", "Compare"):
+    assert cache.BUILDER.wait_idle(120)
+    builds = cache.BUILDS["model"]
+    for view in ("Architecture", "Complexity", "Channel shuffle", "Compare", "Predictions", "Overview"):
         at.radio(key="view").set_value(view).run()
         no_exception(at)
-    assert cache.BUILDS["model"] == builds  # none of these views needs the Keras model
-    at.radio(key="view").set_value("Predictions").run()
-    assert cache.BUILDS["model"] == builds + 1
-    at.radio(key="view").set_value("Overview").run()
     at.radio(key="view").set_value("Predictions").run()
     at.selectbox(key="pred_fashion").set_value(at.selectbox(key="pred_fashion").options[3]).run()
-    assert cache.BUILDS["model"] == builds + 1  # same configuration: the cached model is reused
+    assert cache.BUILDER.wait_idle(120)
+    assert cache.BUILDS["model"] == builds  # same configuration: the model built in the background is reused

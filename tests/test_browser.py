@@ -132,7 +132,17 @@ def macs_figure(page) -> str:
 
 
 def diagram_svg(page) -> str:
-    page.wait_for_selector("[data-testid=stGraphVizChart] svg")
+    """The first diagram's SVG: a picture laid out by Graphviz on the server (a data URI), or the
+    browser-drawn chart where the server has no `dot`."""
+    page.wait_for_selector("[data-testid=stImage] img, [data-testid=stGraphVizChart] svg")
+    images = page.locator("[data-testid=stImage] img")
+    if images.count():
+        import base64
+
+        src = images.first.get_attribute("src")
+        if src.startswith("data:image/svg+xml;base64,"):
+            return base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+        return page.evaluate("async (u) => (await fetch(u)).text()", src)
     page.wait_for_function(
         "() => document.querySelector('[data-testid=stGraphVizChart] svg').textContent.includes('Stage 2')")
     return page.locator("[data-testid=stGraphVizChart] svg").first.inner_html()
