@@ -44,7 +44,9 @@ VIEWS = {
     "Architecture": "architecture",
     "Complexity": "complexity",
     "Channel shuffle": "shuffle",
+    "Inside": "inside",
     "Compare": "compare",
+    "Accuracy": "accuracy",
     "Predictions": "predictions",
     "Latency": "latency",
 }
@@ -285,6 +287,19 @@ def _apply_task_preset() -> None:
     task = task_for(st.session_state)
     for name in TASK_PRESETS:
         st.session_state[name] = getattr(task, name)
+
+
+def apply_configuration(config: ShuffleNetConfig, task_key: str | None = None, view: str | None = None) -> None:
+    """Set the sidebar's controls to `config` (and the task and view when given), for buttons and
+    clickable charts elsewhere on the page. Call it from a widget callback: it writes widget state
+    before the widgets are drawn."""
+    ss = st.session_state
+    if task_key is not None:
+        ss["task"] = TASK_BY_KEY[task_key].label
+    for name, spec in CONTROLS.items():
+        ss.update(_state(spec, getattr(config, name)))
+    if view is not None:
+        ss["view"] = view
 
 
 def _reset_to_paper() -> None:

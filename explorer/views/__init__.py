@@ -1,6 +1,6 @@
 """One module per view; each has `render(selection)`."""
 
-from . import architecture, compare, complexity, latency, overview, predictions, shuffle
+from . import accuracy, architecture, compare, complexity, inside, latency, overview, predictions, shuffle
 
 #: View name (as in the sidebar) -> module.
 VIEW_MODULES = {
@@ -8,7 +8,9 @@ VIEW_MODULES = {
     "Architecture": architecture,
     "Complexity": complexity,
     "Channel shuffle": shuffle,
+    "Inside": inside,
     "Compare": compare,
+    "Accuracy": accuracy,
     "Predictions": predictions,
     "Latency": latency,
 }
