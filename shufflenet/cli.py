@@ -74,24 +74,19 @@ def summary_dict(config: ShuffleNetConfig) -> dict:
 
 
 def summary_text(config: ShuffleNetConfig) -> str:
-    """Paper Table 1 layout for one g, plus MACs and params per stage."""
+    """Paper Table 1's layout for one g (`analysis.table1_layout`), plus MACs and params per stage
+    (the stem's on the Conv1 row, the classifier's on the FC row)."""
+    from .analysis import table1_layout
     from .complexity import stage_table, totals
 
-    rows = [("Layer", "Output size", "KSize", "Stride", "Repeat", "Channels", "MACs", "Params")]
+    layout = table1_layout(config)
     st = stage_table(config).set_index("stage")
-    s = config.input_size
-    rows.append(("Image", f"{s}x{s}", "", "", "", str(config.channels), "", ""))
-    stem = st.loc["stem"]
-    rows.append(("Conv1+MaxPool", f"{s // 2}x{s // 2} -> {s // 4}x{s // 4}", "3x3", "2", "1",
-                 str(stem.channels), f"{stem.macs:,}", f"{stem.params:,}"))
-    for i in (2, 3, 4):
-        r = st.loc[f"stage{i}"]
-        h = r.output_shape[0]
-        rows.append((f"Stage{i}", f"{h}x{h}", "", "2 / 1", f"1 / {r.units - 1}", str(r.channels),
-                     f"{r.macs:,}", f"{r.params:,}"))
-    c = st.loc["classifier"]
-    rows.append(("GlobalPool+FC", "1x1", f"{st.loc['stage4'].output_shape[0]}", "", "", str(config.num_classes),
-                 f"{c.macs:,}", f"{c.params:,}"))
+    cost_of = {"Conv1": "stem", "Stage2": "stage2", "Stage3": "stage3", "Stage4": "stage4", "FC": "classifier"}
+    rows = [("Layer", "Output size", "KSize", "Stride", "Repeat", "Channels", "MACs", "Params")]
+    for r in layout.itertuples(index=False):
+        stage = cost_of.get(r[0])
+        macs, params = (f"{st.loc[stage].macs:,}", f"{st.loc[stage].params:,}") if stage else ("", "")
+        rows.append((*(str(v).replace("×", "x") for v in r), macs, params))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [f"{config.label}, blocks {config.blocks}, reduction {config.reduction:g}"]
     for k, r in enumerate(rows):
@@ -265,6 +260,19 @@ class _GridBar:
         else:
             line = f"done: {info['runs']} finished runs"
         print(line, file=self.stream, flush=True)
+
+
+def _cmd_publish(args) -> int:
+    from . import experiment
+    from .checkpoints import SHIPPED_DIR
+
+    try:
+        summary = experiment.publish(args.runs, args.to or SHIPPED_DIR, seed=args.seed)
+    except experiment.ExperimentError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"shipped {len(summary['cells'])} checkpoints and the results of {len(summary['runs'])} runs to "
+          f"{args.to or SHIPPED_DIR}")
+    return 0
 
 
 def _cmd_evaluate(args) -> int:
@@ -442,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=None, help="train on the first N images (for quick tries)")
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
     p.set_defaults(func=_cmd_experiment)
+
+    p = sub.add_parser("publish", help="ship a finished grid: seed-0 checkpoints, results.json, RESULTS.md")
+    p.add_argument("runs", help="the grid's folder (the --out of `experiment`)")
+    p.add_argument("--to", default=None, help="where to ship them (default: assets/checkpoints)")
+    p.add_argument("--seed", type=int, default=0, help="the seed whose checkpoints are shipped (default 0)")
+    p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on Fashion-MNIST")
     p.add_argument("dir", help="checkpoint folder (manifest.json + model.weights.h5)")

@@ -462,3 +462,86 @@ def results_markdown(summary: dict) -> str:
     lines += ["", *(f"- {t}" for t in trends(summary)), "",
               f"Compute: {summary['compute_seconds'] / 3600:.2f} hours of training over {len(summary['runs'])} runs."]
     return "\n".join(lines) + "\n"
+
+
+# --- publishing a finished grid ----------------------------------------------------------------------
+
+#: Shipped checkpoints are named after their cell: fmnist_0.5x_g3, fmnist_0.25x_g8_noshuffle.
+SHIPPED_PREFIX = "fmnist_"
+
+
+def shipped_name(groups: int, scale: float, shuffle: bool) -> str:
+    return f"{SHIPPED_PREFIX}{scale:g}x_g{groups}{'' if shuffle else '_noshuffle'}"
+
+
+def publish(runs_dir: Path | str, to: Path | str, seed: int = 0) -> dict:
+    """Ship a grid: the checkpoint of `seed` of every cell into `to/<shipped_name>/`, replacing the
+    shipped Fashion-MNIST checkpoints there, plus `to/results.json` (every run, every cell) and
+    `to/RESULTS.md`. Returns the summary."""
+    runs_dir, to = Path(runs_dir), Path(to)
+    summary = load_results(runs_dir / RESULTS_NAME)
+    chosen = [r for r in summary["runs"] if r["seed"] == seed]
+    cells = {(c["groups"], c["scale"], c["shuffle"]) for c in summary["cells"]}
+    missing = cells - {(r["groups"], r["scale"], r["shuffle"]) for r in chosen}
+    if missing:
+        raise ExperimentError(f"{runs_dir} has no finished seed-{seed} run for "
+                              f"{len(missing)} cell(s), e.g. g={sorted(missing)[0][0]}: finish the grid first.")
+    to.mkdir(parents=True, exist_ok=True)
+    for old in to.glob(f"{SHIPPED_PREFIX}*"):
+        if old.is_dir():
+            shutil.rmtree(old)
+    for r in chosen:
+        source = runs_dir / r["name"]
+        target = to / shipped_name(r["groups"], r["scale"], r["shuffle"])
+        target.mkdir(parents=True)
+        for name in ("model.weights.h5", "manifest.json"):
+            shutil.copy2(source / name, target / name)
+    shipped = dict(summary, shipped_seed=seed)
+    _write_json_atomic(to / RESULTS_NAME, shipped)
+    (to / "RESULTS.md").write_text(results_document(shipped))
+    return shipped
+
+
+def results_document(summary: dict) -> str:
+    """RESULTS.md: the recipe, the tables, the trends and what was shipped."""
+    r = summary["recipe"]
+    recipe = (f"ShuffleNet v1 (blocks 4/8/4, bottleneck 1/4), input {r['input_size']}x{r['input_size']}x"
+              f"{r['channels']} (the 28x28 images padded by 2 pixels a side), {r['epochs']} epochs over the 60,000 "
+              f"training images, batch {r['batch_size']}, {r['optimizer']} with learning rate {r['learning_rate']:g} "
+              f"and {r['schedule']}, {'random flips and shifts' if r['augment'] else 'no augmentation'}, batch-norm "
+              "statistics recomputed on 2,048 training images after training; error on all 10,000 test images.")
+    return "\n".join([
+        "# Fashion-MNIST results: small-scale counterparts of the paper's Tables 2 and 3", "",
+        "Made by `python -m shufflenet experiment all --seeds 3 --out runs/grid`, then "
+        "`python -m shufflenet publish runs/grid`; machine-readable in `results.json` (every run and every cell).",
+        "", f"Recipe, the same for every run: {recipe}", "",
+        results_markdown(summary),
+        f"Shipped here: the seed-{summary.get('shipped_seed', 0)} checkpoint of every cell, in "
+        f"`{SHIPPED_PREFIX}<width>x_g<g>[_noshuffle]/`. This is Fashion-MNIST at 32x32, not ImageNet; the paper's "
+        "numbers are quoted for comparison only.", "",
+    ])
+
+
+def shipped_results(root: Path | str | None = None) -> dict | None:
+    """The shipped results file (`assets/checkpoints/results.json`), validated; None when there is
+    none. ExperimentError when it exists but is not a valid results file."""
+    from .checkpoints import SHIPPED_DIR
+
+    path = Path(root if root is not None else SHIPPED_DIR) / RESULTS_NAME
+    return load_results(path) if path.exists() else None
+
+
+def accuracy_points(summary: dict):
+    """One row per cell for plotting: groups, width, shuffle, MACs, params, mean and std of the
+    test error in percent, number of seeds, and a label."""
+    import pandas as pd
+
+    rows = []
+    for c in summary["cells"]:
+        rows.append({
+            "groups": c["groups"], "scale": c["scale"], "shuffle": c["shuffle"], "macs": c["macs"],
+            "params": c["params"], "error": 100 * c["mean_error"],
+            "error_std": None if c["std_error"] is None else 100 * c["std_error"], "seeds": len(c["errors"]),
+            "label": f"{c['scale']:g}x g={c['groups']}{'' if c['shuffle'] else ' no shuffle'}",
+        })
+    return pd.DataFrame(rows)

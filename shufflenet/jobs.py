@@ -111,7 +111,7 @@ class TrainingJob:
         self._process = None
         self._seen = time.monotonic()
         self._reader: threading.Thread | None = None
-        weakref.finalize(self, TrainingJob._cleanup, self._stop, self._holder)
+        self._finalizer = weakref.finalize(self, TrainingJob._cleanup, self._stop, self._holder)
 
     # The process is kept in a one-item list so that the finalizer can stop it without
     # holding the job itself alive.
@@ -135,7 +135,7 @@ class TrainingJob:
         from .training import ENGINES  # noqa: F401  (fails here, not in the child, if the module is broken)
 
         with _running_lock:
-            alive = [j for j in _running if j.running]
+            alive = [j for j in _running if j._process is not None and j._process.is_alive()]
             if len(alive) >= MAX_RUNNING:
                 raise BusyError(f"{len(alive)} training(s) already run on this server, the most it runs at once. "
                                 "Try again when it has finished.")

@@ -106,14 +106,14 @@ def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, ev
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Softmax outputs for a preprocessed batch, in inference mode, without `predict`'s overhead."""
-    import tensorflow as tf
+    """Softmax outputs for a preprocessed batch, in inference mode, through the model's one
+    compiled `inference.Predictor` (made once per model and kept on it)."""
+    from .inference import Predictor
 
-    fn = getattr(model, "_shufflenet_infer", None)
-    if fn is None:
-        fn = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
-        model._shufflenet_infer = fn
-    out = [fn(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    predictor = getattr(model, "_shufflenet_predictor", None)
+    if predictor is None:
+        predictor = model._shufflenet_predictor = Predictor(model, warm_up=False)
+    out = [predictor(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
 

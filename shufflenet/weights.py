@@ -32,10 +32,6 @@ class WeightsSource(NamedTuple):
     checkpoint: Checkpoint | None = None
     manifest: dict | None = None
 
-    @property
-    def trained(self) -> bool:
-        return self.kind != RANDOM
-
     def class_names(self) -> list[str]:
         if self.manifest is not None:
             return list(self.manifest["class_names"])
@@ -133,27 +129,61 @@ class PreparedPicture(NamedTuple):
     note: str  # how the picture was converted, for people
 
 
-def prepare_picture(picture, source: WeightsSource) -> PreparedPicture:
-    """`picture` (a PIL image, or a uint8 28x28 Fashion-MNIST array) as the batch `source`'s
-    model expects, with the same preprocessing its weights were trained with."""
-    config = source.config
-    if source.task == "fashion-mnist":
-        if isinstance(picture, np.ndarray):
-            return PreparedPicture(data.preprocess(picture, config), "a Fashion-MNIST test image, padded as in "
-                                                                     "training")
-        converted = data.photo_to_fashion_mnist(picture)
-        note = ("converted to 28×28 grayscale" + (", inverted (light background → Fashion-MNIST's black)"
-                                                  if converted.inverted else "") + ", padded as in training")
-        return PreparedPicture(data.preprocess(converted.pixels, config), note)
+def _fashion_mnist(picture, config: ShuffleNetConfig) -> PreparedPicture:
+    if isinstance(picture, np.ndarray):
+        return PreparedPicture(data.preprocess(picture, config), "a Fashion-MNIST test image, padded as in training")
+    converted = data.photo_to_fashion_mnist(picture)
+    note = ("converted to 28×28 grayscale" + (", inverted (light background → Fashion-MNIST's black)"
+                                              if converted.inverted else "") + ", padded as in training")
+    return PreparedPicture(data.preprocess(converted.pixels, config), note)
+
+
+def _as_image(picture):
     if isinstance(picture, np.ndarray):
         from PIL import Image
 
-        picture = Image.fromarray(picture)
-    if source.kind == IMPORTED:
-        from . import imagenet
+        return Image.fromarray(picture)
+    return picture
 
-        return PreparedPicture(imagenet.preprocess(picture), "resized to 256, centre crop 224 (megvii's evaluation)")
-    return PreparedPicture(inference.preprocess(picture, config), "resized and centre-cropped to the input size")
+
+def _megvii(picture, config: ShuffleNetConfig) -> PreparedPicture:
+    from . import imagenet
+
+    return PreparedPicture(imagenet.preprocess(_as_image(picture)),
+                           "resized to 256, centre crop 224 (megvii's evaluation)")
+
+
+def _resize_crop(picture, config: ShuffleNetConfig) -> PreparedPicture:
+    return PreparedPicture(inference.preprocess(_as_image(picture), config),
+                           "resized and centre-cropped to the input size")
+
+
+#: The preprocessing of each kind of weights, by the name a manifest records in
+#: `preprocessing.function`: the weights say how pictures must be prepared for them.
+PREPROCESSORS = {
+    "shufflenet.data.preprocess": _fashion_mnist,
+    "shufflenet.imagenet.preprocess": _megvii,
+    "shufflenet.inference.preprocess": _resize_crop,
+}
+#: What weights without a manifest (random ones) get, per task.
+TASK_PREPROCESSING = {"fashion-mnist": "shufflenet.data.preprocess", "imagenet": "shufflenet.inference.preprocess"}
+
+
+def preprocessing_of(source: WeightsSource) -> str:
+    """The registry name of `source`'s preprocessing: its manifest's, else its task's."""
+    recorded = (source.manifest or {}).get("preprocessing", {}).get("function")
+    if recorded is not None:
+        if recorded not in PREPROCESSORS:
+            raise CheckpointError(f"The weights ask for preprocessing {recorded!r}, which this version does not know "
+                                  f"(it knows {', '.join(PREPROCESSORS)}).")
+        return recorded
+    return TASK_PREPROCESSING[source.task]
+
+
+def prepare_picture(picture, source: WeightsSource) -> PreparedPicture:
+    """`picture` (a PIL image, or a uint8 28x28 Fashion-MNIST array) as the batch `source`'s
+    model expects, with the preprocessing its weights were trained with (`PREPROCESSORS`)."""
+    return PREPROCESSORS[preprocessing_of(source)](picture, source.config)
 
 
 def fashion_test_batch(n: int = 500) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +194,14 @@ def fashion_test_batch(n: int = 500) -> tuple[np.ndarray, np.ndarray]:
 
 def shipped_for_groups(config: ShuffleNetConfig) -> Checkpoint | None:
     """A shipped checkpoint for the same g, channels and classes as `config` (any width, input
-    or blocks): what to offer when none matches `config` exactly."""
+    or blocks): what to offer when none matches `config` exactly. The same channel-shuffle setting
+    comes first, then the nearest width."""
     from .checkpoints import shipped_checkpoints
 
-    for checkpoint in shipped_checkpoints():
-        c = checkpoint.config
-        if (c.groups, c.channels, c.num_classes) == (config.groups, config.channels, config.num_classes):
-            return checkpoint
-    return None
+    candidates = [c for c in shipped_checkpoints()
+                  if (c.config.groups, c.config.channels, c.config.num_classes)
+                  == (config.groups, config.channels, config.num_classes)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (c.config.shuffle != config.shuffle, abs(c.config.scale - config.scale),
+                                          -c.config.scale, c.path.name))

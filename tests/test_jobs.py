@@ -1,13 +1,37 @@
+"""Training jobs for the app: in their own process, every batch reported, stop, no orphans."""
+
+import os
+import time
+
 import pytest
 
-from shufflenet import ShuffleNetConfig
-from shufflenet.jobs import TrainingJob
+from shufflenet import ShuffleNetConfig, jobs
+from shufflenet.jobs import BusyError, TrainingJob
 
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
-def test_job_trains_in_background_and_reports_every_batch():
+def _wait_for(predicate, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has exited
+        return f.read().split()[2] != "Z"
+
+
+def test_job_trains_in_its_own_process_and_reports_every_batch():
     job = TrainingJob(TINY, epochs=1, limit=256, batch_size=64, eval_limit=100, record_subset=False).start()
+    assert job.pid is not None and job.pid != os.getpid()
     assert job.join(timeout=300)
     state = job.snapshot()
     assert state.status == "done", state.error
@@ -15,6 +39,10 @@ def test_job_trains_in_background_and_reports_every_batch():
     assert len(state.epochs) == 1
     assert 0.0 <= state.result.manifest["test_accuracy"] <= 1.0
     assert state.result.manifest["test_images"] == 100
+    model = state.result.load_model()
+    assert model.count_params() > 0 and not _alive(job.pid)
+    job.discard()
+    assert not state.result.out_dir.exists()
 
 
 def test_stop_ends_after_the_current_batch_and_keeps_the_model():
@@ -25,10 +53,58 @@ def test_stop_ends_after_the_current_batch_and_keeps_the_model():
     state = job.snapshot()
     assert state.status == "done" and state.result.stopped
     assert len(state.progress) == 1
-    assert state.result.model is not None
+    assert state.result.load_model() is not None
     assert state.result.manifest["training"]["stopped_early"] is True
 
 
-def test_bad_configuration_fails_in_the_callers_thread():
+def test_a_job_nobody_watches_stops_by_itself_and_leaves_no_process():
+    job = TrainingJob(TINY, epochs=20, limit=6400, batch_size=64, eval_limit=50, record_subset=False,
+                      abandon_after=3.0).start()
+    assert _wait_for(lambda: job.snapshot().progress)  # training is under way; then nobody looks
+    pid = job.pid
+    assert job.join(timeout=120)
+    assert not _alive(pid)
+    state = job.snapshot()
+    assert state.status == "done" and state.result.stopped
+
+
+def test_one_training_at_a_time_and_the_next_can_start():
+    first = TrainingJob(TINY, epochs=20, limit=6400, batch_size=64, eval_limit=50, record_subset=False).start()
+    with pytest.raises(BusyError, match="already run on this server"):
+        TrainingJob(TINY, epochs=1, limit=256, batch_size=64).start()
+    first.stop()
+    assert first.join(timeout=300)
+    second = TrainingJob(TINY, epochs=1, limit=128, batch_size=64, eval_limit=20, record_subset=False).start()
+    assert second.join(timeout=300) and second.snapshot().status == "done"
+
+
+def test_the_cleanup_of_a_collected_job_ends_its_process():
+    """What runs when the job object is garbage-collected (its session is gone): the training
+    process is asked to stop, and terminated if it does not end within a few seconds."""
+    job = TrainingJob(TINY, epochs=20, limit=6400, batch_size=64, eval_limit=50, record_subset=False).start()
+    assert _wait_for(lambda: job.snapshot().progress)
+    pid = job.pid
+    job._finalizer()
+    assert not _alive(pid) and not job._finalizer.alive
+
+
+def test_a_failing_training_reports_its_error(tmp_path):
+    # an explicit folder that lacks the files falls back to the installed copy, so make one that is bad
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    from shufflenet import data
+
+    for name in data.FASHION_MNIST_FILES.values():
+        (folder / name).write_bytes(b"not gzip")
+    job = TrainingJob(TINY, epochs=1, limit=64, batch_size=64, data_dir=str(folder)).start()
+    assert job.join(timeout=300)
+    state = job.snapshot()
+    assert state.status == "failed" and "Bad dataset file" in state.error
+
+
+def test_bad_configuration_and_arguments_fail_in_the_callers_thread():
     with pytest.raises(ValueError, match="num_classes"):
         TrainingJob(ShuffleNetConfig(num_classes=1000, input_size=32))
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainingJob(TINY, batch_size=10**9)
+    assert jobs.MAX_RUNNING == 1

@@ -20,7 +20,7 @@ from shufflenet.weights import (
     shipped_for_groups,
 )
 
-from .. import cache, figures
+from .. import cache, figures, sidebar
 from .. import format as fmt
 from ..sidebar import Selection
 from . import training_panel
@@ -31,14 +31,18 @@ RANDOM_WEIGHTS = (
     "end and how long it takes."
 )
 UPLOAD_OPTION = "Upload weights (.weights.h5 + manifest.json)"
+#: The configuration the weights choice was made for.
+CHOICE_CONFIG_KEY = "_pred_weights_config"
 RUNS = 5
 TEST_BATCH = 500
 
 
-def _switch_to(config) -> None:
-    ss = st.session_state
-    ss["scale"], ss["input_size"], ss["reduction"] = config.scale, config.input_size, config.reduction
-    ss["blocks_stage2"], ss["blocks_stage3"], ss["blocks_stage4"] = config.blocks
+def _switch_to(config, task_key: str) -> None:
+    """Set the sidebar to a checkpoint's configuration and select that checkpoint's weights."""
+    sidebar.apply_configuration(config, task_key=task_key)
+    best = available_sources(config, task_key)[0]
+    st.session_state["pred_weights"] = best.label
+    st.session_state[CHOICE_CONFIG_KEY] = config
 
 
 def _choose_weights(selection: Selection) -> tuple[WeightsSource, object] | None:
@@ -47,8 +51,16 @@ def _choose_weights(selection: Selection) -> tuple[WeightsSource, object] | None
     session = training_panel.session_result(config)
     sources = available_sources(config, task.key, session.manifest if session else None)
     labels = [s.label for s in sources] + [UPLOAD_OPTION]
+    ss = st.session_state
     if training_panel.take_selection_request() and session is not None:
-        st.session_state["pred_weights"] = next(s.label for s in sources if s.kind == SESSION)
+        ss["pred_weights"] = next(s.label for s in sources if s.kind == SESSION)
+    elif ss.get(CHOICE_CONFIG_KEY) != config or ss.get("pred_weights") not in labels:
+        # A new configuration (from the sidebar, a button or a link): the best weights it has,
+        # as a fresh link would choose them. A choice made for this configuration is kept.
+        ss["pred_weights"] = labels[0]
+    ss[CHOICE_CONFIG_KEY] = config
+    if task.key == "imagenet" and not any(s.kind == IMPORTED for s in sources):
+        _offer_fashion_mnist(config)
     choice = st.selectbox("Weights", labels, key="pred_weights",
                           help="A trained checkpoint that matches this configuration is chosen automatically.")
     if task.key == "fashion-mnist" and not any(s.kind == SHIPPED for s in sources):
@@ -57,8 +69,9 @@ def _choose_weights(selection: Selection) -> tuple[WeightsSource, object] | None
             c = near.config
             st.info(f"A trained checkpoint for g = {config.groups} exists at width {c.scale:g}x, input "
                     f"{c.input_size}×{c.input_size}, units {'/'.join(map(str, c.blocks))}, reduction "
-                    f"{c.reduction:g}; this configuration differs.")
-            st.button("Switch to the checkpoint's configuration", on_click=_switch_to, args=(c,),
+                    f"{c.reduction:g}{'' if c.shuffle else ', without channel shuffle'}; this configuration "
+                    "differs.")
+            st.button("Switch to the checkpoint's configuration", on_click=_switch_to, args=(c, task.key),
                       key="pred_switch")
     if choice == UPLOAD_OPTION:
         return _uploaded(selection)
@@ -68,6 +81,20 @@ def _choose_weights(selection: Selection) -> tuple[WeightsSource, object] | None
     if source.kind == SESSION:
         return source, training_panel.session_predictor(config)
     return source, cache.checkpoint_predictor(str(source.checkpoint.path))
+
+
+def _offer_fashion_mnist(config) -> None:
+    """ImageNet without imported weights: lead with the trained Fashion-MNIST network of this g."""
+    near = shipped_for_groups(config.replace(channels=1, num_classes=10))
+    if near is None:
+        return
+    c = near.config
+    st.info(f"No ImageNet weights are imported on this server (see the README's importer), so an ImageNet "
+            f"network here has random weights. A trained Fashion-MNIST ShuffleNet with g = {config.groups} "
+            f"({c.scale:g}x, {c.input_size}×{c.input_size} grayscale, test accuracy "
+            f"{100 * near.test_accuracy:.1f} %) ships with the app.")
+    st.button(f"Show the trained Fashion-MNIST network (g = {config.groups})", type="primary",
+              on_click=_switch_to, args=(c, "fashion-mnist"), key="pred_to_fashion")
 
 
 def _uploaded(selection: Selection):

@@ -1,0 +1,40 @@
+"""Plotly figures of accuracy against cost: what a configuration gains, beside what it costs.
+Presentation only: the points come from `shufflenet.experiment` (measured here) and
+`shufflenet.paper` (the paper's published ImageNet tables)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+#: One colour per width (Okabe-Ito).
+WIDTH_COLORS = {0.25: "#0072B2", 0.5: "#E69F00", 1.0: "#009E73", 1.5: "#CC79A7", 2.0: "#D55E00"}
+
+
+def error_vs_cost(df: pd.DataFrame, x: str, x_title: str, title: str, error_std: str | None = None) -> go.Figure:
+    """Error (%) against cost, one line per width through g = 1..8 (labelled), the no-shuffle
+    cells as crosses; `customdata` = (groups, scale, shuffle) so that a click can select a point."""
+    fig = go.Figure()
+    for scale, part in df.groupby("scale", sort=True):
+        color = WIDTH_COLORS.get(float(scale), "#555555")
+        for shuffle, sub in part.groupby("shuffle", sort=False):
+            sub = sub.sort_values(["groups"])
+            errors = None
+            if error_std and sub[error_std].notna().any():
+                errors = dict(type="data", array=sub[error_std].fillna(0), color=color, thickness=1.2, width=4)
+            fig.add_trace(go.Scatter(
+                x=sub[x], y=sub["error"], mode="lines+markers+text" if shuffle else "markers+text",
+                name=f"{scale:g}x" + ("" if shuffle else ", no shuffle"), error_y=errors,
+                text=[f"g={g}" for g in sub["groups"]], textposition="top center",
+                line=dict(color=color, width=2), showlegend=True,
+                marker=dict(color=color, size=11 if shuffle else 13, symbol="circle" if shuffle else "x",
+                            line=dict(color="#333333", width=1)),
+                customdata=sub[["groups", "scale", "shuffle"]].astype(object).to_numpy(),
+                hovertemplate="%{text}, " + f"{scale:g}x" + ("" if shuffle else ", no shuffle")
+                              + "<br>%{x:,} " + x_title.split(" (")[0] + "<br>error %{y:.2f} %<extra></extra>",
+            ))
+    fig.update_xaxes(title=x_title, tickformat="~s")
+    fig.update_yaxes(title="top-1 error (%)")
+    fig.update_layout(title=title, height=440, margin=dict(l=10, r=10, t=60, b=10), clickmode="event+select",
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0))
+    return fig
