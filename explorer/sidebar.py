@@ -1,19 +1,25 @@
 """The sidebar: the configuration controls, the view chooser and the URL that mirrors them.
 
-The URL side is pure (`parse_query_params`, `query_params_for`, `config_from_state`) and can be
-tested without a UI; `render()` draws the widgets and returns plain values.
+The URL side is pure (`parse_query_params`, `query_params_for`, `view_params`, `config_from_state`)
+and can be tested without a UI; `render()` draws the widgets and returns plain values. The URL also
+holds the choices made on the views (`VIEW_KEYS`: Compare's B, the Complexity toggles, the
+Architecture stages...), so a link opens the page as it was seen.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Mapping
-from typing import NamedTuple
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import streamlit as st
 
+from shufflenet.analysis import default_shuffle_width, shuffle_width_choices
 from shufflenet.config import FIELDS, STAGES, FieldSpec, ShuffleNetConfig
+from shufflenet.diagrams import METRICS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +112,8 @@ URL_KEYS = {
     "classes": UrlField("num_classes", "it", "number of classes of the task, {}", omit="preset"),
     "shuffle": UrlField("shuffle", "it", "channel shuffle, {}", omit="default"),
 }
-URL_FIELDS = ("view", "groups", "blocks", "reduction", "scale", "task", "size", "classes", "shuffle")
+#: The sidebar's URL keys, in the order their warnings are listed (`URL_FIELDS` adds the views' keys).
+SIDEBAR_URL_FIELDS = ("view", "groups", "blocks", "reduction", "scale", "task", "size", "classes", "shuffle")
 #: What a switch may say in the URL.
 SWITCH_WORDS = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}
 
@@ -201,11 +208,199 @@ def _allowed(spec: FieldSpec, subject: str) -> str:
     return f"{subject} must be a whole number {span}"
 
 
+# --- the views' choices in the URL ------------------------------------------------------------
+# A choice made on a view (Compare's B, the Complexity toggles, the Architecture stage...) is one
+# entry of `VIEW_KEYS`: its URL key, the view that shows it and the session-state key it sets. A
+# link seeds that state on a session's first run; while its view is shown, the value is written
+# back to the URL unless it is the default. Each callable takes the configuration the sidebar
+# describes and the session state, since what a choice may be can depend on them (the shuffle's
+# layer width must be a multiple of g; a range of units must fit the stage).
+
+@dataclasses.dataclass(frozen=True)
+class ViewKey:
+    """One choice of a view in the URL (made with `switch`, `choice`, `several`, `whole` or by hand)."""
+
+    view: str | None  # the view (a name in VIEWS) that shows the choice; None: every view
+    state: Callable[[ShuffleNetConfig, Mapping], str]  # the session-state (widget) key it sets
+    parse: Callable[[str, ShuffleNetConfig, Mapping], Any]  # URL text -> value; None: not allowed
+    allowed: Callable[[ShuffleNetConfig, Mapping], str]  # the warning's "it must be ..."
+    default: Callable[[ShuffleNetConfig, Mapping], Any]  # what the view shows unset: left out of links
+    fallback: Callable[[ShuffleNetConfig, Mapping], str]  # the warning's "Using the default ... instead"
+    text: Callable[[Any], str] = _url_text  # value -> URL text
+    widget: bool = True  # `state` is a widget's, which Streamlit drops while its view is not drawn
+
+
+def _always(value) -> Callable[..., Any]:
+    return lambda *_: value
+
+
+def switch(view: str | None, state: str, default: bool, what: str) -> ViewKey:
+    """A toggle: `flops=1`. `what` names it in the warning ("FLOPs counting")."""
+    return ViewKey(view, _always(state), lambda text, *_: SWITCH_WORDS.get(text.lower()),
+                   _always("it must be 1 or 0 (also true/false, on/off)"), _always(default),
+                   _always(f"{what}, {'on' if default else 'off'}"))
+
+
+def choice(view: str | None, state: str, options: Sequence, default, what: str) -> ViewKey:
+    """One of `options`, written as its text: `color=macs`, `arch_stage=4`."""
+    by_text = {str(option).lower(): option for option in options}
+    return ViewKey(view, _always(state), lambda text, *_: by_text.get(text.lower()),
+                   _always(f"it must be one of {', '.join(map(str, options))}"), _always(default),
+                   _always(f"{what}, {default}"))
+
+
+def several(view: str | None, state: str, options: Callable[[], Sequence[str]], what: str) -> ViewKey:
+    """Some of `options` (a multiselect), comma-separated: `stages=stage3,stage4`; none: all."""
+    def parse(text, *_):
+        allowed = {o.lower(): o for o in options()}
+        picked = [allowed.get(part.strip().lower()) for part in text.split(",") if part.strip()]
+        return None if None in picked else list(dict.fromkeys(picked))
+
+    return ViewKey(view, _always(state), parse,
+                   lambda *_: f"it must be some of {', '.join(options())}, comma-separated", _always([]),
+                   _always(what), text=lambda value: ",".join(value))
+
+
+def whole(view: str | None, state: str, low: int, high: int, default: Callable, what: str) -> ViewKey:
+    """A whole number from `low` to `high`; `default(config, state)` may depend on the others."""
+    def parse(text, *_):
+        return int(text) if re.fullmatch(r"[0-9]{1,6}", text) and low <= int(text) <= high else None
+
+    return ViewKey(view, _always(state), parse, _always(f"it must be a whole number from {low} to {high}"),
+                   default, lambda config, state_: f"{what}, {default(config, state_)}")
+
+
+#: The fields Compare's B may change; B follows the sidebar (A) in every field it does not change.
+B_FIELDS = ("groups", "blocks", "reduction", "scale")
+
+
+def b_key(field: str) -> str:
+    """The session-state key of a change B makes (`cmp_b_groups` holds B's g); absent: B follows A."""
+    return f"cmp_b_{field}"
+
+
+def _b_change(field: str) -> ViewKey:
+    """`b_groups=8`: B's value of a field, read like the sidebar's own key for it."""
+    spec, url = FIELDS[field], URL_KEYS[field]
+    return ViewKey("Compare", _always(b_key(field)), lambda text, *_: _parse_field(spec, text),
+                   _always(_allowed(spec, url.subject)), _always(None),
+                   lambda config, _: "for B, the sidebar's " + url.fallback.format(_url_text(getattr(config, field))),
+                   widget=False)
+
+
+#: Parts of the network as the views name them: the Architecture layer graph's and the
+#: Complexity layer filter's choices.
+PARTS = ("stem", *(f"stage{s}" for s in STAGES), "classifier")
+#: The Channel shuffle view's width widget: one key per g, so a width never has to fit another g's choices.
+SHUFFLE_WIDTH_KEY = "shuffle_width_g{}"
+#: The Architecture layer graph's units range: one key per part and unit count, so a range always fits.
+ARCH_UNITS_KEY = "arch_units_{}_{}"
+ARCH_PART_DEFAULT = "stage2"
+
+
+@functools.cache
+def _paper_ops() -> tuple[str, ...]:
+    """The Complexity filter's op types: those of the paper's network, which has every op type."""
+    from shufflenet.analysis import layer_ops
+
+    return tuple(layer_ops(ShuffleNetConfig()))
+
+
+def _arch_units_count(config: ShuffleNetConfig, state: Mapping) -> int:
+    """Units of the part the Architecture layer graph shows (0 for the stem and the classifier)."""
+    part = state.get("arch_full_stage", ARCH_PART_DEFAULT)
+    return config.blocks[int(part.removeprefix("stage")) - 2] if part.startswith("stage") else 0
+
+
+def _parse_units(text: str, config: ShuffleNetConfig, state: Mapping):
+    m = re.fullmatch(r"([0-9]{1,2})-([0-9]{1,2})", text)
+    count = _arch_units_count(config, state)
+    if not m or count < 2:
+        return None
+    first, last = int(m[1]), int(m[2])
+    return (first, last) if 1 <= first <= last <= count else None
+
+
+def _units_allowed(config: ShuffleNetConfig, state: Mapping) -> str:
+    count = _arch_units_count(config, state)
+    part = state.get("arch_full_stage", ARCH_PART_DEFAULT)
+    if count < 2:
+        return (f"it needs the layer graph (`part`) to show a stage with more than one unit, and it shows "
+                f"{part} ({count} unit{'' if count == 1 else 's'})")
+    return f"it must be a range first-last of {part}'s units 1 to {count}, e.g. 1-{count}"
+
+
+def _parse_width(text: str, config: ShuffleNetConfig, _state: Mapping):
+    choices = shuffle_width_choices(config.groups)
+    return int(text) if re.fullmatch(r"[0-9]{1,4}", text) and int(text) in choices else None
+
+
+def _inside_default_unit(config: ShuffleNetConfig, state: Mapping) -> int:
+    """The Inside view's first unit: a stage's second (a plain stride-1 unit), or its only one."""
+    return min(2, config.blocks[state.get("inside_stage", STAGES[0]) - 2])
+
+
+#: URL key -> the view's choice it holds. Adding a choice to links is one entry here; a view reads
+#: its widget's value as usual (the URL only seeds the session state under `state`).
+VIEW_KEYS: Mapping[str, ViewKey] = {
+    **{f"b_{field}": _b_change(field) for field in B_FIELDS},
+    "flops": switch("Complexity", "cx_flops", False, "FLOPs counting"),
+    "fc": switch("Complexity", "cx_include_fc", True, "FC layer included"),
+    "stages": several("Complexity", "cx_stages", lambda: PARTS, "layers of all stages"),
+    "ops": several("Complexity", "cx_ops", _paper_ops, "layers of all op types"),
+    "color": choice("Architecture", "arch_metric", ("default", *METRICS), "default", "colouring"),
+    "lr": switch("Architecture", "arch_lr", False, "left-to-right layout"),
+    "arch_stage": choice("Architecture", "arch_stage", STAGES, 3, "stage of the unit diagrams"),
+    "part": choice("Architecture", "arch_full_stage", PARTS, ARCH_PART_DEFAULT, "part drawn layer by layer"),
+    "units": ViewKey(
+        "Architecture", lambda config, state: ARCH_UNITS_KEY.format(
+            state.get("arch_full_stage", ARCH_PART_DEFAULT), _arch_units_count(config, state)),
+        _parse_units, _units_allowed, _always((1, 2)), _always("units 1-2"),
+        text=lambda value: f"{value[0]}-{value[1]}"),
+    "width": ViewKey(
+        "Channel shuffle", lambda config, _: SHUFFLE_WIDTH_KEY.format(config.groups), _parse_width,
+        lambda config, _: (f"it must be a multiple of g = {config.groups} from {config.groups} to "
+                           f"{shuffle_width_choices(config.groups)[-1]}"),
+        lambda config, _: default_shuffle_width(config.groups),
+        lambda config, _: f"layer width for g = {config.groups}, {default_shuffle_width(config.groups)}"),
+    "stage": choice("Inside", "inside_stage", STAGES, STAGES[0], "stage"),
+    "unit": whole("Inside", "inside_unit", 1, FIELDS["blocks"].high, _inside_default_unit, "unit"),
+}
+#: Every key the URL knows, in the order their warnings are listed.
+URL_FIELDS = (*SIDEBAR_URL_FIELDS, *VIEW_KEYS)
+
+
+def _same(a, b) -> bool:
+    """Values equal as the URL writes them (a range slider's list and tuple alike)."""
+    def norm(v):
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+
+    return norm(a) == norm(b)
+
+
+def view_params(config: ShuffleNetConfig, view: str, state: Mapping) -> dict[str, str]:
+    """The URL parameters of the choices `view` shows (and those of every view), left out when
+    unset, at their default, or not allowed for this configuration (the view then shows its
+    default, e.g. a layer width kept from another g)."""
+    params = {}
+    for key, entry in VIEW_KEYS.items():
+        if entry.view not in (None, view):
+            continue
+        name = entry.state(config, state)
+        if name not in state or state[name] is None or _same(state[name], entry.default(config, state)):
+            continue
+        text = entry.text(state[name])
+        if entry.parse(text, config, state) is not None:
+            params[key] = text
+    return params
+
+
 def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
     """Widget state from URL query parameters, and one warning per invalid field.
 
     Each field falls back to its default on its own: `?groups=5&scale=0.5` keeps the 0.5x
-    width and warns about g. `scale`, `size` and `classes` default to the task's preset.
+    width and warns about g. `scale`, `size` and `classes` default to the task's preset. The
+    views' choices (`VIEW_KEYS`) are checked against the configuration the link gives.
     """
     p = {str(k): str(_last(v)).strip() for k, v in params.items()}
     bad: dict[str, str] = {}
@@ -234,6 +429,15 @@ def parse_query_params(params: Mapping[str, object]) -> tuple[dict, list[str]]:
             warn(key, _allowed(spec, url.subject), url.fallback.format(shown))
         else:
             state.update(_state(spec, value))
+    config = config_from_state(state)  # every field is valid or its default by now
+    for key, entry in VIEW_KEYS.items():  # in order: a range of units needs the part it is of
+        if key not in p:
+            continue
+        value = entry.parse(p[key], config, state)
+        if value is None:
+            warn(key, entry.allowed(config, state), entry.fallback(config, state))
+        else:
+            state[entry.state(config, state)] = value
     warnings = [bad[key] for key in URL_FIELDS if key in bad]
     unknown = sorted(set(p) - set(URL_FIELDS))
     if unknown:
@@ -268,9 +472,10 @@ def config_from_state(state: Mapping, prefix: str = "") -> ShuffleNetConfig:
     return ShuffleNetConfig(**values)
 
 
-def query_params_for(config: ShuffleNetConfig, task: Task, view: str) -> dict[str, str]:
+def query_params_for(config: ShuffleNetConfig, task: Task, view: str, state: Mapping | None = None) -> dict[str, str]:
     """The URL query parameters of a selection; size and classes only when they differ from
-    the task's preset and the channel shuffle only when it is off, so shared links stay short."""
+    the task's preset and the channel shuffle only when it is off, so shared links stay short.
+    With the session `state`, also the choices made on `view` (see `view_params`)."""
     params = {"view": VIEWS.get(view, "overview"), "task": task.key}
     for key, url in URL_KEYS.items():
         value = getattr(config, url.field)
@@ -278,6 +483,8 @@ def query_params_for(config: ShuffleNetConfig, task: Task, view: str) -> dict[st
                 url.omit == "default" and value == FIELDS[url.field].default):
             continue
         params[key] = _url_text(value)
+    if state is not None:
+        params.update(view_params(config, view, state))
     return params
 
 
@@ -318,6 +525,23 @@ def _seed_from_url() -> None:
         ss[key] = value
     ss["_url_warnings"] = tuple(warnings)
     ss["_url_config"] = config_from_state(state)
+
+
+def _keep_view_choices(config: ShuffleNetConfig, view: str) -> None:
+    """The views' choices survive a visit to another view: Streamlit drops a widget's state when
+    a run does not draw it, so each choice is kept aside (by URL key) while its widget exists and
+    put back before its view draws it again, when it still fits the configuration."""
+    ss = st.session_state
+    kept = ss.setdefault("_view_choices", {})
+    for key, entry in VIEW_KEYS.items():
+        if not entry.widget:  # plain session state stays; its absence means something (B follows A)
+            continue
+        name = entry.state(config, ss)
+        if name in ss:
+            kept[key] = ss[name]
+        elif entry.view in (None, view) and key in kept and kept[key] is not None and (
+                entry.parse(entry.text(kept[key]), config, ss) is not None):
+            ss[name] = kept[key]
 
 
 def _control(spec: FieldSpec) -> None:
@@ -368,9 +592,11 @@ def render() -> Selection:
         warnings = (f"The controls describe an invalid network ({exc}); showing the paper's network.",)
     if config == ss.get("_url_config"):  # the link's warnings stay until the user changes something
         warnings = (*ss["_url_warnings"], *warnings)
-    params = query_params_for(config, task, view)
+    _keep_view_choices(config, view)
+    params = query_params_for(config, task, view, ss)
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
     with st.sidebar:
-        st.caption("The address bar holds this configuration: copy it to share the view.")
+        st.caption("The address bar holds this configuration and the choices on this page: copy it to share "
+                   "the view.")
     return Selection(config=config, task=task, view=view, warnings=warnings)

@@ -317,23 +317,6 @@ def test_shuffle_view_computes_fig1():
     assert not table_with(at, "case").set_index("case").loc["with shuffle", "every group mixed"]
 
 
-def test_compare_view_deltas_and_sweep():
-    at = make_app(view="compare")
-    no_exception(at)
-    assert at.selectbox(key="cmp_groups").value == 1  # B starts as A without groups
-    totals = table_with(at, "figure").set_index("figure")
-    assert totals.loc["MACs without FC (Table 1)", "A"] == 136_500_672
-    assert totals.loc["MACs without FC (Table 1)", "B"] == 142_502_976
-    stages = table_with(at, "Δ MACs").set_index("stage")
-    assert stages.loc["total", "Δ MACs"] == 143_078_976 - 137_460_672
-    sweep = table_with(at, "conv_macs")
-    assert sweep["groups"].tolist() == [1, 2, 3, 4, 8]
-    assert sweep["conv_macs"].tolist() == [142_502_976, 140_036_512, 136_500_672, 133_251_776, 136_829_952]
-    assert len(charts(at, "plotly_chart")) == 5
-    at.slider(key="cmp_scale").set_value(0.5).run()
-    assert table_with(at, "figure").set_index("figure").loc["MACs without FC (Table 1)", "B"] < 50_000_000
-
-
 def _png(size=(40, 30), color=(200, 30, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "PNG")

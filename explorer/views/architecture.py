@@ -17,7 +17,7 @@ from shufflenet.diagrams import METRICS
 from shufflenet.export import file_name
 
 from .. import cache
-from ..sidebar import Selection
+from ..sidebar import ARCH_PART_DEFAULT, ARCH_UNITS_KEY, Selection
 
 FULL_STAGES = {"stem": "Stem", "stage2": "Stage 2", "stage3": "Stage 3", "stage4": "Stage 4",
                "classifier": "Classifier"}
@@ -89,12 +89,16 @@ def _fill(config, diagrams: list[Shown]) -> None:
 
 def _heat_options(config) -> dict:
     """The "Colour by" and "Left to right" controls, and the diagram options they give."""
+    # Every choice's default is its current value, which a link may have set (see explorer/sidebar.py).
+    ss = st.session_state
     left, right, _ = st.columns([2, 1, 1], vertical_alignment="bottom")
-    metric = left.selectbox("Colour by", list(COLOR_BY), key="arch_metric", format_func=COLOR_BY.get,
+    metric = left.selectbox("Colour by", list(COLOR_BY), index=list(COLOR_BY).index(ss.get("arch_metric", "default")),
+                            key="arch_metric", format_func=COLOR_BY.get,
                             help="Colours the whole-network diagram and the layer graph by a cost per stage / "
                                  "per layer (a heat map, with its scale in a legend). Default: by stage and op.")
-    lr = right.toggle("Left to right", key="arch_lr", help="Lays the whole-network diagram and the layer graph "
-                      "out left to right (wide slides) instead of top to bottom.")
+    lr = right.toggle("Left to right", value=ss.get("arch_lr", False), key="arch_lr",
+                      help="Lays the whole-network diagram and the layer graph out left to right (wide slides) "
+                           "instead of top to bottom.")
     latency = None
     if metric == "latency_ms":
         latency = cache.layer_latency(config)
@@ -157,7 +161,9 @@ def render(selection: Selection) -> None:
                        "macro" + _suffix(options), "macro"))
 
     st.subheader("One unit (paper Fig. 2)")
-    stage = st.selectbox("Stage", (2, 3, 4), index=1, key="arch_stage", format_func=lambda s: f"Stage {s}")
+    ss = st.session_state
+    stage = st.selectbox("Stage", (2, 3, 4), index=(2, 3, 4).index(ss.get("arch_stage", 3)), key="arch_stage",
+                         format_func=lambda s: f"Stage {s}")
     left, right = st.columns(2)
     with left:
         st.markdown("**Stride 2** (the stage's first unit, Fig. 2c)")
@@ -174,13 +180,15 @@ def render(selection: Selection) -> None:
 
     st.subheader("Every layer of a stage")
     cols = st.columns([1, 2], vertical_alignment="bottom")
-    part = cols[0].selectbox("Part of the network", list(FULL_STAGES), index=1, key="arch_full_stage",
-                             format_func=FULL_STAGES.get)
+    part = cols[0].selectbox("Part of the network", list(FULL_STAGES),
+                             index=list(FULL_STAGES).index(ss.get("arch_full_stage", ARCH_PART_DEFAULT)),
+                             key="arch_full_stage", format_func=FULL_STAGES.get)
     stage_arg = int(part.removeprefix("stage")) if part.startswith("stage") else part
     units, units_name = None, ""
     if part.startswith("stage") and (count := config.blocks[stage_arg - 2]) > 1:
+        key = ARCH_UNITS_KEY.format(part, count)  # holds the count, so a range always fits the stage
         first, last = cols[1].slider(
-            "Units", 1, count, (1, 2), key=f"arch_units_{part}_{count}",
+            "Units", 1, count, ss.get(key, (1, 2)), key=key,
             help="Units 1 and 2 are the stage's two kinds (stride 2, then stride 1); every later unit repeats "
                  "unit 2. Widen the range to draw more of them.")
         if (first, last) != (1, count):

@@ -1,64 +1,138 @@
-"""Compare: the current network (A) against one chosen here (B), and a sweep over g."""
+"""Compare: the sidebar's network (A) against B, "A with these changes", and a sweep over g.
+
+B keeps only the fields the user changed in B (`sidebar.b_key`); every other field follows the
+sidebar, so setting the sidebar to 0.5x makes B 0.5x too unless B's width was changed. The
+changes are what a link carries (`b_groups=8&b_scale=0.5`). A change stays when the sidebar
+later reaches the same value (B = the paper's network stays the paper's while A moves); setting
+B's control back to A's value drops it.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from shufflenet import ALLOWED_GROUPS
-from shufflenet.config import FIELDS
+from shufflenet.config import FIELDS, ShuffleNetConfig
 
-from .. import cache
-from .. import format as fmt
-from ..sidebar import BLOCK_KEYS, Selection, config_from_state
+from .. import cache, charts, tables
+from ..sidebar import B_FIELDS, Selection, b_key, config_from_state, widget_keys
 
 PREFIX = "cmp_"
-# B's limits are the sidebar's: both come from the library's declaration of the fields.
-_BLOCKS, _REDUCTION, _SCALE = FIELDS["blocks"], FIELDS["reduction"], FIELDS["scale"]
-BLOCKS_RANGE = (_BLOCKS.low, _BLOCKS.high)
-REDUCTION_RANGE, REDUCTION_STEP = (_REDUCTION.low, _REDUCTION.high), _REDUCTION.step
-SCALE_RANGE, SCALE_STEP = (_SCALE.low, _SCALE.high), _SCALE.step
+#: B's controls: field -> label (their limits, steps and help are the sidebar's, from `FIELDS`).
+LABELS = {"groups": "B: groups g", "blocks": "B: units in stage", "reduction": "B: reduction",
+          "scale": "B: width scale"}
+#: How the caption names a field's value.
+SHOWN = {"groups": "g = {}", "blocks": "units {}", "reduction": "reduction {}", "scale": "width {}x"}
+#: How a download's name says what B changes: `shufflenet-1x-g3-vs-g8-0-5x-totals.csv`.
+NAMED = {"groups": "g{}".format, "blocks": lambda v: "units " + "-".join(map(str, v)), "reduction": "r{:g}".format,
+         "scale": "{:g}x".format}
+CONTROL_WIDTH = 140  # px: six controls in a row on a wide screen, wrapping onto more rows when narrow
 
 
-def _seed_b(selection: Selection) -> None:
-    """B starts as A without groups (g = 1), or at g = 3 when A already has g = 1."""
-    a = selection.config
-    start = {
-        "groups": 1 if a.groups != 1 else 3,
-        **dict(zip(BLOCK_KEYS, a.blocks)),
-        "reduction": a.reduction,
-        "scale": a.scale,
-    }
-    for key, value in start.items():
-        st.session_state.setdefault(PREFIX + key, value)
+def _keys(field: str) -> tuple[str, ...]:
+    return tuple(PREFIX + k for k in widget_keys(FIELDS[field]))
+
+
+def _value(field: str, value) -> str:
+    text = "/".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
+    return SHOWN[field].format(text)
+
+
+def changes(state) -> dict:
+    """The fields B changes: field -> B's value."""
+    return {field: state[b_key(field)] for field in B_FIELDS if state.get(b_key(field)) is not None}
+
+
+def b_config(a: ShuffleNetConfig, state) -> ShuffleNetConfig:
+    """B: A with B's changes."""
+    return a.replace(**changes(state))
+
+
+def _edited(field: str) -> None:
+    """A B control changed: keep the change, or drop it when B now has A's value."""
+    ss = st.session_state
+    spec = FIELDS[field]
+    read = [ss[k] for k in _keys(field)]
+    read = [round(float(v), 2) if spec.kind is float else spec.kind(v) for v in read]
+    value = tuple(read) if spec.count > 1 else read[0]
+    if value == getattr(config_from_state(ss), field):
+        ss.pop(b_key(field), None)
+    else:
+        ss[b_key(field)] = value
+
+
+def _to_paper() -> None:
+    for field in B_FIELDS:
+        st.session_state[b_key(field)] = FIELDS[field].default
+
+
+def _to_a() -> None:
+    for field in B_FIELDS:
+        st.session_state.pop(b_key(field), None)
+
+
+def _controls(b: ShuffleNetConfig) -> None:
+    """B's controls, showing B. Their state is set from B before they are drawn, so a field B does
+    not change follows the sidebar (and every widget's default is its current value)."""
+    ss = st.session_state
+    for field in B_FIELDS:
+        value = getattr(b, field)
+        for key, v in zip(_keys(field), value if isinstance(value, tuple) else (value,)):
+            if ss.get(key) != v:
+                ss[key] = v
+    with st.container(horizontal=True, gap="small"):
+        for field in B_FIELDS:
+            spec = FIELDS[field]
+            for i, key in enumerate(_keys(field)):
+                name = f"{LABELS[field]} {i + 2}" if spec.count > 1 else LABELS[field]
+                common = dict(key=key, help=spec.help, on_change=_edited, args=(field,), width=CONTROL_WIDTH)
+                if spec.choices:
+                    st.selectbox(name, spec.choices, index=spec.choices.index(ss[key]), **common)
+                else:
+                    st.slider(name, spec.low, spec.high, value=ss[key], step=spec.step,
+                              format="%.2fx" if field == "scale" else None, **common)
+
+
+def caption(a: ShuffleNetConfig, state) -> str:
+    """What B changes, in words."""
+    made = changes(state)
+    if not made:
+        return ("**B = A**: B changes nothing yet, so both columns agree. Change one of B's controls, or press "
+                "**B = the paper's network**.")
+    parts = [f"{_value(field, value)} (A: {_value(field, getattr(a, field))})" if value != getattr(a, field)
+             else f"{_value(field, value)} (as A now, kept when the sidebar changes)" for field, value in made.items()]
+    return f"**B = A with {', '.join(parts)}**; B follows the sidebar in every other field."
 
 
 def render(selection: Selection) -> None:
     a = selection.config
-    _seed_b(selection)
-    st.subheader("A (the sidebar's network) vs B")
     ss = st.session_state
-    cols = st.columns(6)
-    # Defaults are the current values (see explorer/sidebar.py: a re-created widget takes its default).
-    cols[0].selectbox("B: groups g", ALLOWED_GROUPS, index=ALLOWED_GROUPS.index(ss[PREFIX + "groups"]),
-                      key=PREFIX + "groups")
-    for col, stage, key in zip(cols[1:4], (2, 3, 4), BLOCK_KEYS):
-        col.slider(f"B: units in stage {stage}", *BLOCKS_RANGE, value=ss[PREFIX + key], step=1, key=PREFIX + key)
-    cols[4].slider("B: reduction", *REDUCTION_RANGE, value=ss[PREFIX + "reduction"], step=REDUCTION_STEP,
-                   key=PREFIX + "reduction")
-    cols[5].slider("B: width scale", *SCALE_RANGE, value=ss[PREFIX + "scale"], step=SCALE_STEP, format="%.2fx",
-                   key=PREFIX + "scale")
-    b = config_from_state(st.session_state, prefix=PREFIX)
-    st.caption(f"A = {a.label}, units {'/'.join(map(str, a.blocks))}, reduction {a.reduction:g}; "
-               f"B = {b.label}, units {'/'.join(map(str, b.blocks))}, reduction {b.reduction:g}; "
-               f"both {a.input_size}×{a.input_size}×{a.channels}, {a.num_classes} classes.")
+    b = b_config(a, ss)
+    st.subheader("A (the sidebar's network) vs B")
+    _controls(b)
+    with st.container(horizontal=True, gap="small"):
+        st.button("B = the paper's network", on_click=_to_paper, key="cmp_to_paper",
+                  help="Groups g = 3, units 4/8/4, reduction 0.25, width 1x (paper Table 1); B keeps them when "
+                       "the sidebar changes.")
+        st.button("Reset B to A", on_click=_to_a, key="cmp_to_a", disabled=not changes(ss),
+                  help="Drops B's changes: B is the sidebar's network again and follows it.")
+    st.markdown(caption(a, ss))
+    st.caption(f"A = {a.label}, B = {b.label}; both {a.input_size}×{a.input_size}×{a.channels}, "
+               f"{a.num_classes} classes.")
 
-    left, right = st.columns([1, 1])
-    totals = cache.compare_totals(a, b)
-    left.dataframe(totals, hide_index=True, width="stretch", column_config=fmt.number_columns(totals))
-    right.plotly_chart(cache.compare_figure(a, b), key="cmp_stages_chart")
+    what = "vs " + (" ".join(NAMED[field](value) for field, value in changes(ss).items()) or "same")
+    # The totals and the chart side by side on a wide screen; stacked when narrow, so the table
+    # keeps all of its columns (B, Δ and B/A) in sight at 150 % zoom.
+    with st.container(horizontal=True, gap="medium"):
+        tables.show(cache.compare_totals(a, b), "cmp_totals", a, f"{what} totals", width="content",
+                    formats={"B/A": "%.4f"})
+        with st.container(width="stretch"):
+            charts.plotly(cache.compare_figure(a, b), "cmp_stages_chart", a, f"{what} stage MACs")
     st.markdown("**Per stage** (Δ = B - A)")
     stages = cache.compare_stages(a, b)
-    st.dataframe(stages, hide_index=True, width="stretch", column_config=fmt.number_columns(stages))
+    order = ["stage", "channels A", "channels B", "units A", "units B", "MACs A", "MACs B", "Δ MACs", "MACs B/A",
+             "params A", "params B", "Δ params", "activations A", "activations B", "Δ activations"]
+    tables.show(stages, "cmp_stages", a, f"{what} stages", pinned=("stage",), formats={"MACs B/A": "%.4f"},
+                order=[c for c in order if c in stages.columns])
 
     st.subheader(f"Sweep over g at {a.scale:g}x, units {'/'.join(map(str, a.blocks))}")
     st.markdown("The story of the paper's Tables 1 and 2: more groups allow wider layers (more channels "
@@ -67,6 +141,7 @@ def render(selection: Selection) -> None:
     for row in (("macs", "params"), ("memory", "widths")):
         cols = st.columns(2)
         for col, name in zip(cols, row):
-            col.plotly_chart(figs[name], key=f"sweep_{name}")
-    sweep = cache.sweep_groups(a)
-    st.dataframe(sweep, hide_index=True, width="stretch", column_config=fmt.number_columns(sweep, skip=("groups",)))
+            charts.plotly(figs[name], f"sweep_{name}", a, f"sweep {name}", where=col)
+    tables.show(cache.sweep_groups(a), "cmp_sweep", a, "sweep", pinned=("groups",),
+                labels={"groups": "g", "stem": "stem channels", "stage2": "stage 2 channels",
+                        "stage3": "stage 3 channels", "stage4": "stage 4 channels"})

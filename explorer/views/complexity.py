@@ -8,7 +8,7 @@ import streamlit as st
 from shufflenet import ShuffleNetConfig
 from shufflenet.complexity import op_family
 
-from .. import cache
+from .. import cache, charts, tables
 from .. import format as fmt
 from ..sidebar import Selection
 
@@ -19,20 +19,9 @@ TRAFFIC_HELP = ("Bytes read and written at float32, batch 1: every input of the 
 INTENSITY_HELP = "MACs per byte of memory traffic (0 for layers without MACs); double it for FLOPs per byte."
 
 
-def _columns(df, skip=()) -> dict:
-    """Thousands separators for whole numbers, and readable names for the memory columns."""
-    config = fmt.number_columns(df, skip=skip)
-    if "name" in df:  # the memory columns come last: keep the layer's name in sight when scrolling to them
-        config["name"] = st.column_config.TextColumn("name", pinned=True)
-    if "traffic_bytes" in df:
-        config["traffic_bytes"] = st.column_config.NumberColumn("memory traffic (bytes)", format="localized",
-                                                                help=TRAFFIC_HELP)
-    if "traffic_bytes %" in df:
-        config["traffic_bytes %"] = st.column_config.NumberColumn("traffic %", format="%.2f",
-                                                                  help="Share of the memory traffic shown.")
-    if "intensity" in df:
-        config["intensity"] = st.column_config.NumberColumn("MACs/byte", format="%.3f", help=INTENSITY_HELP)
-    return config
+#: Tooltips of the tables' memory columns (their labels and formats are `explorer.tables`').
+HELP = {"traffic_bytes": TRAFFIC_HELP, "traffic_bytes %": "Share of the memory traffic shown.",
+        "intensity": INTENSITY_HELP}
 
 
 def render(selection: Selection) -> None:
@@ -46,16 +35,20 @@ def render(selection: Selection) -> None:
     measure = "FLOPs" if flops else "MACs"
 
     st.subheader("Per stage")
+    fc = "" if include_fc else " no fc"
     stages = cache.stage_summary(config, measure, include_fc)
-    st.dataframe(stages, hide_index=True, width="stretch", column_config=_columns(stages))
+    tables.show(stages, "cx_stage_table", config, f"stage {measure}{fc}", help=HELP, pinned=("stage",))
     cols = st.columns(2)
-    cols[0].plotly_chart(cache.costs_figure(config, "stage", measure, measure, include_fc), key="cx_stage_cost")
-    cols[1].plotly_chart(cache.costs_figure(config, "stage", "params", measure, include_fc), key="cx_stage_params")
+    charts.plotly(cache.costs_figure(config, "stage", measure, measure, include_fc), "cx_stage_cost", config,
+                  f"stage {measure}{fc}", where=cols[0])
+    charts.plotly(cache.costs_figure(config, "stage", "params", measure, include_fc), "cx_stage_params", config,
+                  f"stage params{fc}", where=cols[1])
     st.subheader("Per op type")
     cols = st.columns(2)
-    cols[0].plotly_chart(cache.costs_figure(config, "family", measure, measure, include_fc), key="cx_family_cost")
-    cols[1].plotly_chart(cache.costs_figure(config, "family", "params", measure, include_fc),
-                         key="cx_family_params")
+    charts.plotly(cache.costs_figure(config, "family", measure, measure, include_fc), "cx_family_cost", config,
+                  f"op type {measure}{fc}", where=cols[0])
+    charts.plotly(cache.costs_figure(config, "family", "params", measure, include_fc), "cx_family_params", config,
+                  f"op type params{fc}", where=cols[1])
 
     st.subheader("Memory traffic and arithmetic intensity")
     figures = cache.key_figures(config)
@@ -69,12 +62,12 @@ def render(selection: Selection) -> None:
         f"{fmt.millions(figures['macs'])} MACs (FC included): **{figures['intensity']:.2f} MACs per byte**.",
         help=TRAFFIC_HELP,
     )
-    cols = st.columns(2)
-    cols[0].plotly_chart(cache.traffic_figure(config, "stage", include_fc), key="cx_stage_traffic")
-    cols[1].plotly_chart(cache.intensity_figure(config, "stage", include_fc), key="cx_stage_intensity")
-    cols = st.columns(2)
-    cols[0].plotly_chart(cache.traffic_figure(config, "op", include_fc), key="cx_op_traffic")
-    cols[1].plotly_chart(cache.intensity_figure(config, "op", include_fc), key="cx_op_intensity")
+    for by in ("stage", "op"):
+        cols = st.columns(2)
+        charts.plotly(cache.traffic_figure(config, by, include_fc), f"cx_{by}_traffic", config,
+                      f"{by} traffic{fc}", where=cols[0])
+        charts.plotly(cache.intensity_figure(config, by, include_fc), f"cx_{by}_intensity", config,
+                      f"{by} intensity{fc}", where=cols[1])
 
     st.subheader("Per layer")
     cols = st.columns(2)
@@ -83,8 +76,5 @@ def render(selection: Selection) -> None:
     ops = cols[1].multiselect("Op types", cache.layer_ops(ShuffleNetConfig()), key="cx_ops", placeholder="all op types",
                               format_func=lambda op: f"{op} ({op_family(op)})")
     layers = cache.layer_costs(config, measure, include_fc, tuple(stages), tuple(ops))
-    st.dataframe(layers, hide_index=True, width="stretch", height=420,
-                 column_config=_columns(layers, skip=("groups",)))
+    tables.show(layers, "cx_layer_table", config, f"layers {measure}{fc}", help=HELP, pinned=("name",), height=420)
     st.caption(f"{len(layers)} layers shown.")
-    st.download_button("Download these layers as CSV", layers.to_csv(index=False), on_click="ignore",
-                       file_name=f"shufflenet_{config.scale:g}x_g{config.groups}_layers.csv", mime="text/csv")

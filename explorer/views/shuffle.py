@@ -7,17 +7,20 @@ import streamlit as st
 
 from shufflenet.analysis import default_shuffle_width, shuffle_width_choices
 
-from .. import cache
-from ..sidebar import Selection
+from .. import cache, charts, tables
+from ..sidebar import SHUFFLE_WIDTH_KEY, Selection
 
 
 def _mixing_table(matrix, groups: int) -> pd.DataFrame:
-    return pd.DataFrame(matrix, index=[f"next group {j}" for j in range(groups)],
-                        columns=[f"from group {i}" for i in range(groups)])
+    """Rows: the groups of the next group conv; columns: the groups of the previous one. Shown
+    with short labels (a crosstab's "next \\ from" corner), so two g = 8 tables fit side by side."""
+    return pd.DataFrame(matrix, index=pd.Index([str(j) for j in range(groups)], name="next"),
+                        columns=[f"from {i}" for i in range(groups)])
 
 
 def render(selection: Selection) -> None:
-    g = selection.config.groups
+    config = selection.config
+    g = config.groups
     st.subheader(f"The channel shuffle for g = {g} (paper Sec. 3.1)")
     st.markdown(
         "Reshape the channel axis to (g, n), transpose it to (n, g), flatten: output channel "
@@ -28,11 +31,14 @@ def render(selection: Selection) -> None:
         st.info("With g = 1 there is a single group: the shuffle is the identity, and the model leaves it "
                 "out. Choose g > 1 in the sidebar to see it work.")
     choices = shuffle_width_choices(g)
-    # The key holds g, so a width chosen for another g never has to fit these choices.
-    width = st.select_slider("Layer width (channels)", choices, value=default_shuffle_width(g),
-                             key=f"shuffle_width_g{g}",
+    # The key holds g, so a width chosen for another g never has to fit these choices; the default
+    # is the current value (see explorer/sidebar.py), which a link may have set.
+    key = SHUFFLE_WIDTH_KEY.format(g)
+    if st.session_state.get(key) not in choices:
+        st.session_state[key] = default_shuffle_width(g)
+    width = st.select_slider("Layer width (channels)", choices, value=st.session_state[key], key=key,
                              help="Any multiple of g; the model's own layers have hundreds of channels.")
-    st.plotly_chart(cache.shuffle_figure(width, g), key="shuffle_wiring")
+    charts.plotly(cache.shuffle_figure(width, g), "shuffle_wiring", config, f"shuffle {width} channels")
 
     st.subheader("Why shuffle? Paper Fig. 1, computed")
     st.markdown(
@@ -41,14 +47,19 @@ def render(selection: Selection) -> None:
         "(the colour is the input's group); white means no path. These matrices are the boolean "
         "product of the two convolutions' block-diagonal connectivity, with the permutation in between."
     )
-    st.plotly_chart(cache.flow_figure(width, g), key="shuffle_flow")
-    st.dataframe(cache.flow_table(width, g), hide_index=True, width="stretch")
+    charts.plotly(cache.flow_figure(width, g), "shuffle_flow", config, f"fig1 {width} channels")
+    tables.show(cache.flow_table(width, g), "shuffle_flow_table", config, f"fig1 {width} channels")
     without, with_shuffle = cache.mixing_matrices(width, g)
-    left, right = st.columns(2)
-    left.markdown("**Channels each next group reads from each previous group, without shuffle**")
-    left.dataframe(_mixing_table(without, g), width="stretch")
-    right.markdown("**... and with shuffle**")
-    right.dataframe(_mixing_table(with_shuffle, g), width="stretch")
+    st.markdown("**Channels each group of the next conv (row) reads from each group of the previous one "
+                "(column)**")
+    # Side by side where they fit, one under the other where they do not: never cut.
+    with st.container(horizontal=True, gap="large"):
+        for name, matrix in (("without shuffle", without), ("with shuffle", with_shuffle)):
+            with st.container(width="content", gap="small"):
+                st.markdown(f"*{name}*")
+                tables.show(_mixing_table(matrix, g), f"shuffle_mixing_{name.split()[0]}", config,
+                            f"mixing {name} {width} channels", index=True, index_label="next \\ from",
+                            labels={f"from {i}": str(i) for i in range(g)}, width="content")
     st.caption(
         "Full mixing needs at least g channels per group (width ≥ g²): with fewer, a group of the next "
         "convolution cannot take a channel from every group. Paper Table 3: removing the shuffle costs "
