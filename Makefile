@@ -8,8 +8,16 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 
 .PHONY: run test lint bench setup system clean
 
+# Several app processes behind a small sticky proxy (explorer/serve.py; README, "Serving a larger
+# class"): one process uses about one core. PROCESSES=1 runs a single plain Streamlit server.
+PROCESSES ?= 2
+
 run: system $(VENV)/.installed
+ifeq ($(PROCESSES),1)
 	$(VENV)/bin/streamlit run explorer/app.py
+else
+	$(PY) explorer/serve.py --processes $(PROCESSES)
+endif
 
 test: setup
 	$(PY) -m ruff check shufflenet explorer tests bench

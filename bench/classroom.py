@@ -1,7 +1,8 @@
 """Classroom: a class of students on one server, each a real Streamlit session, no browsers.
 
     python bench/classroom.py [--sessions 30] [--changes 10] [--pause 0] [--all-views] [--cpu-probe]
-                              [--max-seconds 900] [--timeout 120] [--seed 0] [--no-warmup]
+                              [--probe-changes 3] [--probe-quiet 2] [--max-seconds 900] [--timeout 120]
+                              [--seed 0] [--no-warmup]
                               [--url http://127.0.0.1:PORT [--pid PID]] [--out FILE]
 
 A class of Chromium pages (bench/load.py) would take the CPUs from the server it measures, so
@@ -23,10 +24,15 @@ each change (0: back to back).
 Every change is timed on the server's side of the wire: from sending the rerun to receiving
 `script_finished`. After every run the page the server sent is checked: the "MACs without FC
 (Table 1)" and "MACs with FC" metrics must equal `shufflenet.complexity.totals` of the network the
-student chose (they must be there on the Overview), the title must name the chosen view, the
-address bar must hold the chosen configuration, and no exception may be shown. Also counted:
-disconnects, timeouts, runs that did not finish. The server's RSS and CPU time (utime + stime,
-/proc/<pid>) are read before and after the class.
+student chose (they must be there on the Overview), and so must the built Keras model's parameter
+and layer counts where the Overview shows them (once the background builder has built the
+network; `keras_checks_seen` counts them); the title must name the chosen view, the address bar
+must hold the chosen configuration, and no exception may be shown. Also counted: disconnects,
+timeouts, runs that did not finish. The server's RSS and CPU time (utime + stime, /proc/<pid>) are
+read before and after the class, summed over the server and the processes below it (so that
+explorer/serve.py's pid covers its app processes; give it with --pid). The CPU probe waits
+--probe-quiet seconds before each change, so that the model build a change starts in the
+background has ended before the next rerun is measured.
 
 Prints one JSON object (also written to --out): p50/p95/max seconds per change overall and per
 view, errors, exceptions, wrong numbers, disconnects, the server's RSS and CPU per rerun, and the
@@ -46,6 +52,7 @@ import math
 import os
 import platform
 import random
+import re
 import statistics
 import sys
 import time
@@ -72,11 +79,15 @@ from explorer.sidebar import (  # noqa: E402
 )
 from shufflenet import ALLOWED_GROUPS, ShuffleNetConfig, complexity  # noqa: E402
 
-#: The views every run visits; the model views build and run Keras models (--all-views).
+#: The views every run visits; the model views build and run Keras models on the page (--all-views).
 BASE_VIEWS = ("Overview", "Architecture", "Complexity", "Channel shuffle", "Compare")
-MODEL_VIEWS = ("Predictions", "Latency")
+MODEL_VIEWS = ("Inside", "Predictions", "Latency")
 #: Metric label -> key of `complexity.totals`.
 METRICS = {"MACs without FC (Table 1)": "conv_macs", "MACs with FC": "macs"}
+#: The Overview's line once the background builder has built the network's Keras model
+#: (explorer/views/model_summary.py): the model's own counts, which must be the library's.
+KERAS_CHECK = re.compile(r"Checked against the built Keras model: ([\d,]+) trainable parameters and ([\d,]+) layers")
+KERAS_DISAGREES = "disagrees with the analysis"
 TITLE = "ShuffleNet Explorer · {view}"
 SIDEBAR = 1  # first delta-path index of the sidebar (Streamlit's RootContainer.SIDEBAR)
 #: Share of changes per sidebar control; the rest is shared by the other controls (sliders, switches).
@@ -193,6 +204,30 @@ def check_numbers(shown: dict[str, list[str]], config: ShuffleNetConfig, view: s
     return problems, checked
 
 
+def check_keras(texts: list[str], config: ShuffleNetConfig) -> tuple[list[str], int]:
+    """The built Keras model's counts the page shows (if it shows them yet) against the library's,
+    and any disagreement the page itself reports: (problems, lines checked)."""
+    totals = complexity.totals(config)
+    problems, checked = [], 0
+    for text in texts:
+        if KERAS_DISAGREES in text:
+            problems.append(f"the page reports: {text[:300]}")
+        match = KERAS_CHECK.search(text)
+        if match:
+            checked += 1
+            shown = tuple(int(x.replace(",", "")) for x in match.groups())
+            if shown != (totals["params"], totals["layers"]):
+                problems.append(f"the built Keras model shows {shown[0]:,} parameters and {shown[1]:,} layers, "
+                                f"expected {totals['params']:,} and {totals['layers']:,} for {config}")
+    return problems, checked
+
+
+def page_texts(page: Page) -> list[str]:
+    """Every Markdown, caption and alert text on the page."""
+    return [el.body for _, _, el in page.iter_elements("markdown")] + [
+        el.body for _, _, el in page.iter_elements("alert")]
+
+
 def check_state(headings: list[str], query_string: str, state: dict) -> list[str]:
     """The page shows the chosen view and its address bar holds the chosen configuration."""
     problems = []
@@ -239,23 +274,57 @@ def loopback_url(text: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def rss_mb(pid: int | None) -> float | None:
+def _stat(pid: int) -> list[str] | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, TypeError):
-        pass
-    return None
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError, IndexError):
+        return None
+
+
+def process_tree(pid: int | None) -> list[int]:
+    """`pid` and every process below it (a server started behind explorer/serve.py is its app
+    processes; a single server's children are its training and `dot` processes)."""
+    if pid is None or _stat(pid) is None:
+        return []
+    parents: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            fields = _stat(int(proc.name))
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(proc.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += parents.get(p, [])
+    return tree
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """Resident memory of `pid` and the processes below it, in MB."""
+    total, found = 0, False
+    for p in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total, found = total + int(line.split()[1]), True
+        except OSError:
+            continue
+    return round(total / 1024, 1) if found else None
 
 
 def cpu_seconds(pid: int | None) -> float | None:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, TypeError, IndexError):
+    """CPU time (utime + stime, all threads) of `pid` and the processes below it, with that of
+    their children that have ended (cutime + cstime), from /proc/<pid>/stat."""
+    tree = process_tree(pid)
+    if not tree:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = 0
+    for p in tree:
+        fields = _stat(p)
+        if fields is not None:
+            ticks += sum(int(f) for f in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def listening_pid(port: int) -> int | None:
@@ -293,6 +362,7 @@ class Tally:
     reruns: int = 0
     changes: int = 0
     numbers_checked: int = 0
+    keras_checked: int = 0
     disconnects: int = 0
     nbytes: int = 0
     refs: int = 0
@@ -315,8 +385,9 @@ class Student:
     last run left it: (state key, new state value, widget value)."""
 
     def __init__(self, name: str, url: str, rng: random.Random, plan, *, timeout: float, deadline: float,
-                 pause: float = 0.0, cpu_pid: int | None = None, link: str | None = None):
+                 pause: float = 0.0, cpu_pid: int | None = None, link: str | None = None, quiet: float = 0.0):
         self.name, self.url, self.rng, self.plan = name, url, rng, plan
+        self.quiet = quiet  # fixed seconds before each change (the CPU probe lets background work end)
         self.timeout, self.deadline, self.pause, self.cpu_pid = timeout, deadline, pause, cpu_pid
         self.link = link if link is not None else random_link(rng)
         self.state, _ = state_from_query(self.link)
@@ -335,6 +406,8 @@ class Student:
                 if self.pause > 0:
                     await asyncio.sleep(max(0.0, min(self.rng.expovariate(1 / self.pause),
                                                      self.deadline - time.monotonic())))
+                if self.quiet > 0:
+                    await asyncio.sleep(max(0.0, min(self.quiet, self.deadline - time.monotonic())))
                 if time.monotonic() >= self.deadline:
                     t.stopped_by_time = True
                     break
@@ -378,6 +451,9 @@ class Student:
         config = config_from_state(self.state)
         wrong, checked = check_numbers(page.metrics(), config, view)
         t.numbers_checked += checked
+        t.wrong_numbers += [f"{where}: {w}" for w in wrong]
+        wrong, checked = check_keras(page_texts(page), config)
+        t.keras_checked += checked
         t.wrong_numbers += [f"{where}: {w}" for w in wrong]
         t.wrong_state += [f"{where}: {w}" for w in check_state(page.headings(), page.query_string, self.state)]
 
@@ -427,7 +503,7 @@ def _probe_report(t: Tally) -> dict:
 
 async def _class(url: str, pid: int | None, *, sessions: int, changes: int, pause: float, views: tuple[str, ...],
                  cpu_probe: bool, probe_changes: int, warmup: bool, timeout: float, seed: int,
-                 deadline: float) -> dict:
+                 deadline: float, probe_quiet: float = 0.0) -> dict:
     everything = Tally()
     report: dict = {}
 
@@ -449,7 +525,7 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
     if cpu_probe:
         plan = probe_plan(views, probe_changes)
         probe = Student("cpu-probe", url, random.Random(f"{seed}:probe"), plan, timeout=timeout, deadline=deadline,
-                        cpu_pid=pid)
+                        cpu_pid=pid, quiet=probe_quiet)
         t = await bounded(probe.run(plan.steps), "the CPU probe")
         if t:
             everything.add(t)
@@ -491,6 +567,7 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
         "wrong_state": len(everything.wrong_state),
         "disconnects": everything.disconnects,
         "numbers_checked": everything.numbers_checked,
+        "keras_checks_seen": everything.keras_checked,
         "samples": {name: getattr(everything, name)[:SAMPLES]
                     for name in ("errors", "exceptions", "wrong_numbers", "wrong_state")},
         "server": {
@@ -510,7 +587,8 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
 
 
 def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_views: bool = False,
-              cpu_probe: bool = False, probe_changes: int = 3, warmup: bool = True, max_seconds: float = 900,
+              cpu_probe: bool = False, probe_changes: int = 3, probe_quiet: float = 2.0, warmup: bool = True,
+              max_seconds: float = 900,
               timeout: float = 120, seed: int = 0, url: str | None = None, pid: int | None = None,
               server_log: Path | None = None) -> dict:
     """Run the class against `url`, or against a server started (and stopped) here."""
@@ -524,7 +602,8 @@ def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_
     result: dict = {"benchmark": "classroom"}
     result["run"] = {
         "sessions": sessions, "changes": changes, "pause_s": pause, "views": list(views), "all_views": all_views,
-        "cpu_probe": cpu_probe, "probe_changes": probe_changes if cpu_probe else None, "warmup": warmup,
+        "cpu_probe": cpu_probe, "probe_changes": probe_changes if cpu_probe else None,
+        "probe_quiet_s": probe_quiet if cpu_probe else None, "warmup": warmup,
         "max_seconds": max_seconds, "timeout_s": timeout, "seed": seed, "url": url, "server_started": url is None,
         "streamlit": streamlit.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -546,7 +625,8 @@ def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_
         rss_start = rss_mb(pid)
         result.update(asyncio.run(_class(
             url, pid, sessions=sessions, changes=changes, pause=pause, views=views, cpu_probe=cpu_probe,
-            probe_changes=probe_changes, warmup=warmup, timeout=timeout, seed=seed, deadline=deadline)))
+            probe_changes=probe_changes, warmup=warmup, timeout=timeout, seed=seed, deadline=deadline,
+            probe_quiet=probe_quiet)))
         result["server"]["rss_mb"] = {"start": rss_start, **result["server"]["rss_mb"]}
         if proc is not None and proc.poll() is not None:
             result["errors"] += 1
@@ -597,6 +677,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="first measure the server's CPU per rerun with one warm session alone")
     parser.add_argument("--probe-changes", type=_number(int, 1), default=3,
                         help="configuration changes per view in the CPU probe")
+    parser.add_argument("--probe-quiet", type=_number(float, 0), default=2.0,
+                        help="seconds the CPU probe waits before each change, so that the background model "
+                             "build a change starts has ended before the next rerun is measured")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the warm-up session (the students then pay the server's first-time costs)")
     parser.add_argument("--max-seconds", type=_number(float, 0, inclusive=False), default=900,
@@ -619,7 +702,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = classroom(args.sessions, args.changes, pause=args.pause, all_views=args.all_views,
-                       cpu_probe=args.cpu_probe, probe_changes=args.probe_changes, warmup=args.warmup,
+                       cpu_probe=args.cpu_probe, probe_changes=args.probe_changes, probe_quiet=args.probe_quiet,
+                       warmup=args.warmup,
                        max_seconds=args.max_seconds, timeout=args.timeout, seed=args.seed, url=args.url, pid=args.pid)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

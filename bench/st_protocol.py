@@ -99,6 +99,8 @@ def widget_state(kind: str, el, previous: WidgetState | None) -> WidgetState | N
             return None
     elif kind == "multiselect":
         ws.string_array_value.data.extend(el.raw_values if setv else [el.options[i] for i in el.default])
+    elif kind == "button_group":  # st.pills / st.segmented_control: the chosen options' texts
+        ws.string_array_value.data.extend(el.raw_values if setv else [el.options[int(i)].content for i in el.default])
     elif kind == "checkbox":
         ws.bool_value = el.value if setv else el.default
     elif kind == "number_input":

@@ -1,9 +1,12 @@
 """ShuffleNet Explorer: `streamlit run explorer/app.py`.
 
 Page set-up, the sidebar and the dispatch to the chosen view; everything else lives in
-`explorer/` (UI) and `shufflenet/` (the library).
+`explorer/` (UI) and `shufflenet/` (the library). After the view is sent, the background
+builder is asked for the configuration's Keras model (`cache.request_model`), so every view's
+network gets built without any page waiting for it.
 """
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -17,17 +20,58 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st  # noqa: E402
 
-from explorer import sidebar  # noqa: E402
-from explorer.views import VIEW_MODULES  # noqa: E402
+def _clean_problem_modules_but_keras() -> None:
+    """What Streamlit does after every script run, without `keras.backend.clear_session()`.
 
-st.set_page_config(page_title="ShuffleNet Explorer", page_icon="🔀", layout="wide")
+    Streamlit clears Keras's global state after each run for apps that build a model per run.
+    This app builds each model once, in the background builder's thread, and shares it: there is
+    no per-run Keras state to clear, while the clearing cost every run a full garbage collection
+    and TensorFlow's kernel cache, and replaced Keras's per-thread state under a build in progress.
+    (`shufflenet.serving` clears the kernel cache itself, after background builds.)"""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        with contextlib.suppress(Exception):
+            plt.close("all")
 
-selection = sidebar.render()
-st.title(f"ShuffleNet Explorer · {selection.view}")
-st.caption("ShuffleNet v1 (Zhang, Zhou, Lin, Sun, CVPR 2018, arXiv 1707.01083): every number and diagram "
-           "here is computed from the configuration in the sidebar.")
-for message in selection.warnings:
-    st.warning(message)
-VIEW_MODULES[selection.view].render(selection)
+
+def main() -> None:
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import script_runner
+
+    import explorer.lesson as lesson  # the lecture: the lesson's steps and presenter mode
+    import explorer.presenter as presenter
+    from explorer import cache, sidebar
+    from explorer.views import VIEW_MODULES
+    from shufflenet import serving
+
+    # Once per process (this file runs again on every rerun; the module keeps the replacement).
+    if hasattr(script_runner, "_clean_problem_modules") and not getattr(script_runner, "_shufflenet_keeps_keras",
+                                                                        False):
+        script_runner._clean_problem_modules = _clean_problem_modules_but_keras
+        script_runner._shufflenet_keeps_keras = True
+
+    with serving.ACTIVITY.running():  # the background builder waits while pages are computed
+        serving.freeze_after_import()  # once, after whichever page or thread imported TensorFlow
+        serving.COLLECTOR.install()  # full garbage collections at quiet moments, by the builder's thread
+        st.set_page_config(page_title="ShuffleNet Explorer", page_icon="🔀", layout="wide")
+
+        presenter.start()  # before the sidebar: its toggle on top, the collapsed sidebar, the larger type
+        lesson.start()  # before the sidebar: a link's step sets it; the lesson's button
+        selection = sidebar.render()
+        st.title(f"ShuffleNet Explorer · {selection.view}")
+        st.caption("ShuffleNet v1 (Zhang, Zhou, Lin, Sun, CVPR 2018, arXiv 1707.01083): every number and diagram "
+                   "here is computed from the configuration in the sidebar.")
+        for message in selection.warnings:
+            st.warning(message)
+        lesson.render(selection)  # the step's text, question and Previous/Next, above the view
+        VIEW_MODULES[selection.view].render(selection)
+        cache.request_model(selection.config)
+
+
+# `streamlit run` executes this file as __main__ on every rerun. A training started from a page
+# runs in a process that multiprocessing starts by importing this file again, as __mp_main__:
+# there it must not draw a page nor start the background builder (whose TensorFlow import would
+# deadlock with the training's own).
+if __name__ == "__main__":
+    main()

@@ -1,149 +1,52 @@
 """Cached wrappers around the library, so a rerun recomputes only what its inputs changed.
 
-- Models and their predictors: one cache shared by all sessions, keyed by the frozen
-  configuration, bounded in entries and in estimated memory (`MODEL_CACHE_ENTRIES`,
+- Models and their predictors: `shufflenet.serving.ModelCache`, one for all sessions, keyed by
+  the frozen configuration, bounded in entries and in estimated memory (`MODEL_CACHE_ENTRIES`,
   `MODEL_CACHE_BYTES`); a network above `MODEL_MAX_BYTES` is refused with `ModelTooLargeError`.
-  Models are never changed after they are returned.
+  Models are never changed after they are returned. `request_model` has the background builder
+  (`shufflenet.serving.BackgroundBuilder`) build a page's model after the page is sent.
+- Latency sweeps: a background job, one at a time, stored by key (`shufflenet.serving.SerialJobs`).
 - Tables, DOT sources and SVGs: `st.cache_data` (each caller gets a copy).
 - Plotly figures: `st.cache_resource` (shared, read-only; see the figures section).
 
-`BUILDS` counts real model builds and predictor compilations (what the tests check).
+`BUILDS` (`shufflenet.serving.BUILDS`) counts real model builds and predictor compilations (what
+the tests check).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from shufflenet import analysis, diagrams, inference
+from shufflenet import analysis, diagrams, inference, serving
 from shufflenet.config import ShuffleNetConfig
 
 from . import figures
 
-BUILDS: Counter = Counter()
+BUILDS = serving.BUILDS
 
 _SWEEP_KEY_GROUPS = 3
 
 
 # --- models ---------------------------------------------------------------------------------
+# The cache, its size policy and the background builder are `shufflenet.serving`'s; here they get
+# the page's spinner and the session's id.
 
-#: The model cache keeps at most this many configurations (a model and its compiled predictor each)...
-MODEL_CACHE_ENTRIES = 4
-#: ...and at most this much estimated memory between them (see `model_memory`); the least
-#: recently used are dropped first. A classroom of sessions cannot grow it past this.
-MODEL_CACHE_BYTES = 1_000_000_000
-#: The largest network the app builds; every other view works for any configuration.
-MODEL_MAX_BYTES = 500_000_000
-
-
-class ModelTooLargeError(ValueError):
-    """The configuration's model is larger than the app builds; the message says what to change."""
-
-
-def model_memory(config: ShuffleNetConfig) -> int:
-    """Estimated bytes of a built model: its float32 weights plus one picture's activations."""
-    figures_ = analysis.key_figures(config)
-    return int(figures_["model_bytes"] + figures_["activation_bytes"])
-
-
-def check_model_size(config: ShuffleNetConfig) -> None:
-    """Raise ModelTooLargeError before building a model the server should not hold."""
-    from . import format as fmt
-
-    need = model_memory(config)
-    if need > MODEL_MAX_BYTES:
-        figures_ = analysis.key_figures(config)
-        raise ModelTooLargeError(
-            f"This network needs about {fmt.nbytes(need)} to run ({fmt.nbytes(figures_['model_bytes'])} of weights "
-            f"and {fmt.nbytes(figures_['activation_bytes'])} of activations per picture), more than the "
-            f"{fmt.nbytes(MODEL_MAX_BYTES)} this server builds a model for. Lower the width scale, the units per "
-            "stage, the input size or the number of classes. The other views work at any size."
-        )
-
-
-class _Entry:
-    __slots__ = ("model", "predictor", "nbytes", "lock")
-
-    def __init__(self, model, nbytes: int):
-        self.model, self.predictor, self.nbytes = model, None, nbytes
-        self.lock = threading.Lock()  # held while the predictor is compiled
-
-
-class ModelCache:
-    """Least-recently-used models (and predictors) shared by every session's thread, bounded in
-    entries and bytes. Each configuration is built once even when sessions ask at the same time."""
-
-    def __init__(self, max_entries: int, max_bytes: int):
-        self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._entries: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._building: dict = {}  # config -> the lock held while it is built
-
-    def _get(self, config):
-        with self._lock:
-            entry = self._entries.get(config)
-            if entry is not None:
-                self._entries.move_to_end(config)
-            return entry
-
-    def entry(self, config: ShuffleNetConfig) -> _Entry:
-        entry = self._get(config)
-        if entry is not None:
-            return entry
-        check_model_size(config)
-        with self._lock:
-            building = self._building.setdefault(config, threading.Lock())
-        with building:  # sessions asking for the same configuration wait for one build
-            entry = self._get(config)
-            if entry is None:
-                try:
-                    from shufflenet import build_model
-
-                    with _spinner("Building the Keras model..."):
-                        BUILDS["model"] += 1
-                        entry = _Entry(build_model(config), model_memory(config))
-                    with self._lock:
-                        self._entries[config] = entry
-                        self._evict()
-                finally:
-                    with self._lock:
-                        if self._building.get(config) is building:
-                            del self._building[config]
-        return entry
-
-    def predictor(self, config: ShuffleNetConfig) -> inference.Predictor:
-        entry = self.entry(config)
-        if entry.predictor is None:
-            with entry.lock:
-                if entry.predictor is None:
-                    with _spinner("Compiling the model for inference..."):
-                        BUILDS["predictor"] += 1
-                        entry.predictor = inference.Predictor(entry.model)
-        return entry.predictor
-
-    def _evict(self) -> None:
-        """Drop the least recently used until within both bounds (the newest entry always stays)."""
-        while len(self._entries) > 1 and (len(self._entries) > self.max_entries or self.nbytes > self.max_bytes):
-            self._entries.popitem(last=False)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(e.nbytes for e in self._entries.values())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+MODEL_CACHE_ENTRIES = serving.MODEL_CACHE_ENTRIES
+MODEL_CACHE_BYTES = serving.MODEL_CACHE_BYTES
+MODEL_MAX_BYTES = serving.MODEL_MAX_BYTES
+ModelTooLargeError = serving.ModelTooLargeError
+ModelCache = serving.ModelCache
+model_memory = serving.model_memory
+check_model_size = serving.check_model_size
 
 
 def _spinner(text: str):
-    """st.spinner inside a script run; nothing outside one (e.g. a deferred download)."""
+    """st.spinner inside a script run; nothing outside one (the builder thread, a deferred download)."""
     import contextlib
 
     from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -151,7 +54,8 @@ def _spinner(text: str):
     return st.spinner(text) if get_script_run_ctx() is not None else contextlib.nullcontext()
 
 
-MODELS = ModelCache(MODEL_CACHE_ENTRIES, MODEL_CACHE_BYTES)
+MODELS = serving.ModelCache(MODEL_CACHE_ENTRIES, MODEL_CACHE_BYTES, spinner=_spinner)
+BUILDER = serving.BackgroundBuilder(MODELS)
 
 
 def model(config: ShuffleNetConfig):
@@ -163,6 +67,30 @@ def model(config: ShuffleNetConfig):
 def predictor(config: ShuffleNetConfig) -> inference.Predictor:
     """The compiled predictor of `config`'s model (shared, read-only)."""
     return MODELS.predictor(config)
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def request_model(config: ShuffleNetConfig) -> serving.BuildStatus:
+    """Have the background builder build `config`'s model for this session (never waits; the
+    session's earlier request, if another configuration, is dropped); the build's status."""
+    return BUILDER.request(config, _session_id())
+
+
+def model_status(config: ShuffleNetConfig) -> serving.BuildStatus:
+    """Where the build of `config`'s model stands ("built" with the facts read from the model)."""
+    return BUILDER.status(config)
+
+
+def model_summary(config: ShuffleNetConfig) -> pd.DataFrame | None:
+    """The built model's layer table (layer, type, output shape, params), or None before it is built."""
+    facts = MODELS.facts(config)
+    return None if facts is None else serving.summary_table(facts)
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -213,6 +141,12 @@ def layer_costs(config: ShuffleNetConfig, measure: str, include_fc: bool,
 
 
 @st.cache_data(max_entries=64)
+def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.DataFrame:
+    """Receptive fields per "stage", "unit" or "layer" (see `analysis.receptive_field_table`)."""
+    return analysis.receptive_field_table(config, by=by)
+
+
+@st.cache_data(max_entries=64)
 def layer_ops(config: ShuffleNetConfig) -> list[str]:
     return analysis.layer_ops(config)
 
@@ -245,32 +179,155 @@ def mixing_matrices(channels: int, groups: int) -> tuple[np.ndarray, np.ndarray]
 
 
 # --- diagrams -------------------------------------------------------------------------------
+# Options of every diagram: `metric` ("default" or a key of `diagrams.METRICS`), `latency` (the
+# per-layer times as a tuple of (layer, ms) pairs, hashable for the caches), `rankdir` ("TB" or
+# "LR") and `units` (a range of the stage's units, for the full layer graph).
 
-def _diagram(config: ShuffleNetConfig, kind: str, stage, stride: int):
+def _diagram(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, metric: str = "default",
+             latency=None, rankdir: str = "TB", units=None):
     if kind == "macro":
-        return diagrams.macro_diagram(config)
+        return diagrams.macro_diagram(config, metric=metric, latency=latency, rankdir=rankdir)
     if kind == "micro":
-        return diagrams.micro_diagram(config, stage=stage, stride=stride)
+        return diagrams.micro_diagram(config, stage=stage, stride=stride, rankdir=rankdir)
     if kind == "full":
-        return diagrams.full_diagram(config, stage=stage)
+        return diagrams.full_diagram(config, stage=stage, units=units, metric=metric, latency=latency,
+                                     rankdir=rankdir)
     raise ValueError(f"Unknown diagram kind {kind!r}: use 'macro', 'micro' or 'full'.")
 
 
-@st.cache_data(max_entries=128)
-def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1) -> str:
+@st.cache_data(max_entries=128, show_spinner=False)
+def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, metric: str = "default",
+                latency=None, rankdir: str = "TB", units=None) -> str:
     """DOT source of a diagram (see shufflenet.diagrams)."""
-    return _diagram(config, kind, stage, stride).source
+    return _diagram(config, kind, stage, stride, metric, latency, rankdir, units).source
 
 
-def diagram_svg(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1) -> str:
+#: Pictures laid out by `dot`, by DOT source (shared by every session, the oldest dropped first;
+#: the largest, a whole network's layer graph, is about 200 kB of SVG).
+PICTURE_ENTRIES = 96
+_PICTURES: OrderedDict = OrderedDict()
+_PICTURES_STORE = threading.Lock()
+
+
+def diagram_pictures(config: ShuffleNetConfig, requests: list[dict]) -> list[str]:
+    """The diagrams `requests` names (each a dict of `diagram_dot`'s arguments after `config`),
+    laid out once on the server by Graphviz's `dot`, as SVG text for the page to show as
+    pictures: the browser then only paints them, instead of laying out every diagram again in
+    JavaScript on each rerun (seconds for the layer graph). Diagrams not laid out before are
+    laid out at the same time (one `dot` process each). DiagramRenderError without `dot`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = [diagram_dot(config, **request) for request in requests]
+    with _PICTURES_STORE:
+        missing = [src for src in dict.fromkeys(sources) if src not in _PICTURES]
+    if len(missing) == 1:
+        made = [diagrams.to_svg(missing[0])]
+    elif missing:
+        with ThreadPoolExecutor(len(missing)) as pool:
+            made = list(pool.map(diagrams.to_svg, missing))
+    with _PICTURES_STORE:
+        if missing:
+            _PICTURES.update(zip(missing, made))
+        for src in sources:  # seen now: the last to be dropped
+            if src in _PICTURES:
+                _PICTURES.move_to_end(src)
+        pictures = [_PICTURES.get(src) for src in sources]
+        while len(_PICTURES) > PICTURE_ENTRIES:
+            _PICTURES.popitem(last=False)
+    return [p if p is not None else diagrams.to_svg(src) for p, src in zip(pictures, sources)]
+
+
+def diagram_svg(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, **options) -> str:
     """The same diagram rendered by Graphviz's `dot` (DiagramRenderError without it).
 
     Not cached: it runs only when someone clicks a deferred download, outside a script run."""
-    return diagrams.to_svg(_diagram(config, kind, stage, stride))
+    return diagrams.to_svg(_diagram(config, kind, stage, stride, **options))
+
+
+def diagram_file(config: ShuffleNetConfig, kind: str, fmt: str, stage=None, stride: int = 1, **options) -> bytes | str:
+    """A diagram as a download: DOT source (text) or an SVG, PNG or PDF file made by `dot`
+    (DiagramRenderError without it). Not cached: a deferred download calls it on click."""
+    graph = _diagram(config, kind, stage, stride, **options)
+    if fmt == "dot":
+        return graph.source
+    return diagrams.render(graph, fmt)
 
 
 def dot_available() -> bool:
     return diagrams.dot_available()
+
+
+def heat_metric_problem(config: ShuffleNetConfig, metric: str, latency=None) -> str | None:
+    """Why the diagrams cannot be coloured by `metric` (e.g. no memory-traffic column in the cost
+    table), or None when they can."""
+    if metric == "default":
+        return None
+    try:
+        diagrams.layer_values(config, metric, latency)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+#: Per-layer latencies measured on this server, by configuration (shared by every session,
+#: the oldest dropped first).
+LAYER_LATENCY_ENTRIES = 16
+LAYER_LATENCY_REPEATS = 7
+_LAYER_LATENCY: OrderedDict = OrderedDict()
+_LAYER_LATENCY_STORE = threading.Lock()
+_LAYER_MEASURING = threading.Lock()  # one measurement at a time: two would slow each other down
+
+
+def layer_latency(config: ShuffleNetConfig) -> tuple[tuple[str, float], ...] | None:
+    """The per-layer times (layer, ms) measured for `config` on this server, or None."""
+    with _LAYER_LATENCY_STORE:
+        times = _LAYER_LATENCY.get(config)
+        if times is not None:
+            _LAYER_LATENCY.move_to_end(config)
+        return times
+
+
+def measure_layer_latency(config: ShuffleNetConfig, progress=None) -> tuple[tuple[str, float], ...] | None:
+    """Time every layer of `config`'s Keras model alone, batch 1, on its real input (computed
+    once), and keep the medians; None when another session is measuring. Builds the model
+    (ModelTooLargeError above MODEL_MAX_BYTES)."""
+    import statistics
+    import time
+
+    import keras
+
+    if not _LAYER_MEASURING.acquire(blocking=False):
+        return None
+    try:
+        net = model(config)
+        layers = [layer for layer in net.layers if type(layer).__name__ != "InputLayer"]
+        x = np.random.default_rng(0).random((1, *net.input_shape[1:]), dtype=np.float32)
+        outputs = keras.Model(net.input, [layer.output for layer in layers])(x, training=False)
+        values = {"image": keras.ops.convert_to_tensor(x), **dict(zip((layer.name for layer in layers), outputs))}
+        times = []
+        for i, layer in enumerate(layers):
+            sources = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+            args = [values[t._keras_history.operation.name] for t in sources]
+            arg = args if len(args) > 1 else args[0]
+            for _ in range(2):  # warm-up
+                layer(arg, training=False)
+            samples = []
+            for _ in range(LAYER_LATENCY_REPEATS):
+                t = time.perf_counter()
+                layer(arg, training=False)
+                samples.append((time.perf_counter() - t) * 1000)
+            times.append((layer.name, round(statistics.median(samples), 4)))
+            if progress is not None:
+                progress((i + 1) / len(layers), f"Timing {layer.name} ({i + 1} of {len(layers)})...")
+        BUILDS["layer_latency"] += 1
+    finally:
+        _LAYER_MEASURING.release()
+    result = tuple(times)
+    with _LAYER_LATENCY_STORE:
+        _LAYER_LATENCY[config] = result
+        while len(_LAYER_LATENCY) > LAYER_LATENCY_ENTRIES:
+            _LAYER_LATENCY.popitem(last=False)
+    return result
 
 
 # --- figures --------------------------------------------------------------------------------
@@ -283,6 +340,29 @@ def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, in
     # The cached table: the cost and the params chart of one grouping share it.
     return figures.bar(costs_by(config, by, measure, include_fc),
                        x=by, y=value, title=f"{value} by {'op type' if by == 'family' else by}")
+
+
+def _by_title(by: str) -> str:
+    return {"family": "op type", "op": "layer op"}.get(by, by)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def traffic_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
+    """Memory traffic by stage, op family or op (it does not depend on MACs vs FLOPs)."""
+    from shufflenet.plan import OPS
+
+    return figures.bytes_bar(costs_by(config, by, "MACs", include_fc), x=by, y="traffic_bytes",
+                             title=f"Memory traffic by {_by_title(by)}", names=OPS if by == "op" else None)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def intensity_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
+    """MACs per byte of memory traffic by stage, op family or op."""
+    from shufflenet.plan import OPS
+
+    return figures.intensity_bar(costs_by(config, by, "MACs", include_fc), x=by, y="intensity",
+                                 title=f"Arithmetic intensity by {_by_title(by)} (MACs per byte)",
+                                 names=OPS if by == "op" else None)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -351,46 +431,54 @@ def upload_batch(data: bytes, name: str, config: ShuffleNetConfig) -> np.ndarray
 
 # --- latency lab and downloads ----------------------------------------------------------------
 
-_LATENCY: OrderedDict = OrderedDict()  # key -> DataFrame; shared by sessions, the oldest dropped
-LATENCY_MAX_ENTRIES = 16
-_LATENCY_STORE = threading.Lock()
-_MEASURING = threading.Lock()  # one measurement at a time: two at once would time each other
+LATENCY_MAX_ENTRIES = serving.LATENCY_MAX_ENTRIES
+#: Sweeps run as background jobs, one at a time (two at once would time each other), kept by key:
+#: a measurement finishes and is stored even when the page that started it is closed.
+LATENCY = serving.SerialJobs(serving.LRU(LATENCY_MAX_ENTRIES), name="latency")
+JobBusyError = serving.JobBusyError
 
 
 def latency_key(config: ShuffleNetConfig, groups, runtimes, threads, repeats: int, include_mobilenet: bool) -> tuple:
     """What a measured sweep depends on; not the current g (the sweep covers every g)."""
-    return (analysis.with_groups(config, _SWEEP_KEY_GROUPS), tuple(groups), tuple(runtimes), tuple(threads),
-            int(repeats), bool(include_mobilenet))
+    return serving.latency_key(config, groups, runtimes, threads, repeats, include_mobilenet)
 
 
 def measured_latency(key: tuple) -> pd.DataFrame | None:
     """The sweep measured earlier for `key` (a copy), or None."""
-    with _LATENCY_STORE:
-        df = _LATENCY.get(key)
-        if df is not None:
-            _LATENCY.move_to_end(key)
+    df = LATENCY.result(key)
     return None if df is None else df.copy()
 
 
-def measure_latency(key: tuple, progress) -> pd.DataFrame | None:
-    """Run the sweep of `key` now (long: builds, converts, times) and keep it; None when another
-    session is measuring (the caller says so and offers to try again)."""
-    from shufflenet import benchmark
+def start_latency(key: tuple) -> serving.Job:
+    """Start measuring `key` in the background (or return its job if it runs); JobBusyError
+    when another measurement runs."""
+    return LATENCY.start(key, serving.latency_label(key), serving.latency_work(key))
 
-    if not _MEASURING.acquire(blocking=False):
+
+def latency_job(key: tuple) -> serving.Job | None:
+    """The measurement of `key` running now (or the last one that failed), or None."""
+    return LATENCY.job(key)
+
+
+def running_latency() -> serving.Job | None:
+    """Whatever measurement runs now, or None."""
+    return LATENCY.running()
+
+
+_LATENCY_FIGURES = serving.LRU(32)
+
+
+def latency_figure(key: tuple, current: int, reference: str, note: str):
+    """The chart of the sweep measured for `key` with g = `current` marked (frozen, shared), or
+    None before it is measured. Made once per measurement and g: the Latency view's reruns reuse it."""
+    df = LATENCY.result(key)
+    if df is None:
         return None
-    try:
-        config, groups, runtimes, threads, repeats, include_mobilenet = key
-        BUILDS["latency_sweep"] += 1
-        df = benchmark.latency_sweep(config, groups=groups, runtimes=runtimes, threads=threads, repeats=repeats,
-                                     include_mobilenet=include_mobilenet, progress=progress)
-    finally:
-        _MEASURING.release()
-    with _LATENCY_STORE:
-        _LATENCY[key] = df
-        while len(_LATENCY) > LATENCY_MAX_ENTRIES:
-            _LATENCY.popitem(last=False)
-    return df.copy()
+    cached = _LATENCY_FIGURES.get((key, current, reference, note))
+    if cached is None or cached[0] is not df:  # none yet, or "Measure again" replaced the sweep
+        cached = (df, figures.frozen(figures.latency_vs_macs(df, current, reference, note)))
+        _LATENCY_FIGURES.put((key, current, reference, note), cached)
+    return cached[1]
 
 
 def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
@@ -438,10 +526,83 @@ def fashion_gallery():
 
 @st.cache_data(max_entries=16, show_spinner="Scoring a test batch...")
 def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetConfig, n: int) -> float:
-    """Top-1 accuracy on the first `n` Fashion-MNIST test images (`key` names the weights)."""
-    from shufflenet import data
+    """Top-1 accuracy on the first `n` Fashion-MNIST test images (`key` names the weights), as
+    training scores a checkpoint (`shufflenet.training.accuracy_on`)."""
+    from shufflenet.training import accuracy_on
     from shufflenet.weights import fashion_test_batch
 
     images, labels = fashion_test_batch(n)
-    probs = _predictor(data.preprocess(images, config))
-    return float((probs.argmax(-1) == labels).mean())
+    return float(accuracy_on(_predictor.model, config, images, labels))
+
+
+# --- activations (Inside) -------------------------------------------------------------------
+# One tap model per network and weights (`shufflenet.activations.ActivationTaps`, the model's own
+# layers read at every unit), the maps of each picture, and the figures drawn from them: all
+# shared and read-only, so a warm rerun of the Inside view only looks them up.
+
+@st.cache_resource(max_entries=6, show_spinner="Preparing the activation taps...")
+def checkpoint_taps(path: str) -> tuple:
+    """(tap model, key) over the shipped or imported checkpoint at `path`: the very model that
+    `checkpoint_predictor` loaded, read at its units. `key` names these weights in the caches below."""
+    from shufflenet.activations import ActivationTaps
+    from shufflenet.checkpoints import read_checkpoint
+
+    BUILDS["taps"] += 1
+    return ActivationTaps(checkpoint_predictor(path).model, read_checkpoint(path).config), f"checkpoint:{path}"
+
+
+def random_taps(config: ShuffleNetConfig) -> tuple:
+    """(tap model, key) over the app's random-weights model of `config` (the one `predictor(config)`
+    runs). A model rebuilt after leaving the model cache has other random weights, so it gets a new
+    tap model and key. ModelTooLargeError above MODEL_MAX_BYTES."""
+    keras_model = model(config)
+    return _random_taps(config, id(keras_model), keras_model)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Preparing the activation taps...")
+def _random_taps(config: ShuffleNetConfig, model_id: int, _model) -> tuple:
+    import uuid
+
+    from shufflenet.activations import ActivationTaps
+
+    BUILDS["taps"] += 1
+    # The tap model holds the model, so `model_id` is not reused while this entry lives; the
+    # random part keeps keys unique after the entry is dropped.
+    return ActivationTaps(_model, config), f"random:{model_id}:{uuid.uuid4().hex}"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing the activations...")
+def activation_maps(_taps, key: str, batch: np.ndarray) -> dict:
+    """Every tapped map of the picture `batch` (one call of the tap model; `key` names the weights).
+    All units at once, so choosing another unit costs no forward pass; at most the activations of
+    one picture per entry (about 13 MB for the paper's 1x network at 224x224)."""
+    BUILDS["activations"] += 1
+    return _taps(batch)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def inside_view(_taps, key: str, batch: np.ndarray, stage: int, unit: int, per_group: int, contrast: str,
+                titles: tuple[str, ...]) -> dict:
+    """The Inside view's panels and figures of one unit for one picture. `titles`: of the first
+    1x1 conv, the shuffle, the depthwise conv, the energy chart, the output and the shortcut."""
+    from shufflenet import activations as act
+
+    from . import figures_inside
+
+    maps = activation_maps(_taps, key, batch)
+    taps = act.unit_taps(_taps.config, stage, unit)
+    panels = {"gconv1": act.before_shuffle(maps, taps, per_group, contrast),
+              "depthwise": act.after_depthwise(maps, taps, per_group, contrast),
+              "output": act.unit_output(maps, taps, per_group, contrast),
+              "shortcut": act.shortcut(maps, taps, per_group, contrast)}
+    if taps.shuffle is not None:
+        panels["shuffle"] = act.after_shuffle(maps, taps, per_group, contrast)
+    t_gconv1, t_shuffle, t_depthwise, t_energy, t_output, t_shortcut = titles
+    named = {"gconv1": t_gconv1, "shuffle": t_shuffle, "depthwise": t_depthwise, "output": t_output,
+             "shortcut": t_shortcut}
+    energy = act.energy_table(maps, taps)
+    return {
+        "taps": taps, "panels": panels, "energy": energy, "top": act.top_class(maps),
+        "figures": {**{k: figures_inside.tiles(p, named[k]) for k, p in panels.items()},
+                    "energy": figures_inside.energy(energy, t_energy)},
+    }

@@ -13,8 +13,14 @@ A_COLOR, B_COLOR = "#0072B2", "#E69F00"
 
 
 def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    """Title at the top left, legend at the bottom of the figure, under the axis: a legend above
+    the plot covered the title as soon as it was wider than the room beside it (a half-width
+    column, 150 % zoom, eight groups), and Plotly does not keep the two apart. At the bottom
+    (`yref="container"`) Plotly makes room for the legend however many rows it takes."""
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top",
+                                 pad=dict(t=8, l=10)),
+                      height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", xanchor="left", x=0))
     return fig
 
 
@@ -27,6 +33,33 @@ def bar(df: pd.DataFrame, x: str, y: str, title: str) -> go.Figure:
         hovertemplate="%{x}: %{y:,}" + (" (%{customdata:.1f} %)" if share is not None else "") + "<extra></extra>",
     ))
     fig.update_yaxes(tickformat="~s", title=y)
+    return _layout(fig, title)
+
+
+def bytes_bar(df: pd.DataFrame, x: str, y: str, title: str, names: dict | None = None) -> go.Figure:
+    """One bar per row of a byte count (memory traffic): the axis in kB / MB / GB, the hover with
+    the exact bytes and the share. `names` gives a longer name per x value for the hover."""
+    share = df[f"{y} %"] if f"{y} %" in df else pd.Series(0.0, index=df.index)
+    labels = [names.get(v, v) if names else v for v in df[x].astype(str)]
+    fig = go.Figure(go.Bar(
+        x=df[x].astype(str), y=df[y], marker_color=B_COLOR, name=y,
+        customdata=list(zip(labels, share)),
+        hovertemplate="%{customdata[0]}: %{y:.3~s}B (%{y:,} bytes, %{customdata[1]:.1f} %)<extra></extra>",
+    ))
+    fig.update_yaxes(tickformat="~s", ticksuffix="B", title="bytes (float32, batch 1)")
+    return _layout(fig, title)
+
+
+def intensity_bar(df: pd.DataFrame, x: str, y: str, title: str, names: dict | None = None) -> go.Figure:
+    """One bar per row of an arithmetic intensity (MACs per byte of memory traffic); a group
+    without MACs shows as an empty bar marked 0."""
+    labels = [names.get(v, v) if names else v for v in df[x].astype(str)]
+    fig = go.Figure(go.Bar(
+        x=df[x].astype(str), y=df[y], marker_color=A_COLOR, name=y, customdata=labels,
+        text=[f"{v:.2f}" if v else "0" for v in df[y]], textposition="outside", cliponaxis=False,
+        hovertemplate="%{customdata}: %{y:.3f} MACs per byte<extra></extra>",
+    ))
+    fig.update_yaxes(title="MACs per byte", rangemode="tozero")
     return _layout(fig, title)
 
 
@@ -90,7 +123,8 @@ def information_flow(without, with_shuffle, groups: int) -> go.Figure:
         fig.update_xaxes(title="input channel of the first group conv", row=1, col=col)
         fig.update_yaxes(title="output channel of the second group conv" if col == 1 else None,
                          autorange="reversed", scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
-    return _layout(fig, "Which inputs can each output see? (two stacked 1×1 group convs)", height=480)
+    _layout(fig, "Which inputs can each output see? (two stacked 1×1 group convs)", height=480)
+    return fig.update_layout(margin=dict(t=70))  # room for the title above the two subplot titles
 
 
 def sweep(df: pd.DataFrame, current: int) -> dict[str, go.Figure]:
@@ -192,3 +226,28 @@ def training_curves(progress) -> go.Figure:
     fig.update_yaxes(title="loss (running mean)", secondary_y=False)
     fig.update_yaxes(title="accuracy", range=[0, 1], secondary_y=True)
     return _layout(fig, "Training", height=300)
+
+
+# --- sending a figure ---------------------------------------------------------------------------
+# `st.plotly_chart` turns a figure into a dict (`Figure.to_dict()`, a deep copy of every trace and
+# of the layout) on every rerun that shows it, then into JSON. For a cached figure, which never
+# changes, that copy is the same each time: `frozen` makes it once (measured in the report of
+# bench/classroom.py's CPU probe, a few ms per chart and rerun).
+
+class FrozenFigure(go.Figure):
+    """A figure that will not change any more: its `to_dict()` is computed once and then handed
+    out as it is, read-only (change a copy, `go.Figure(fig)`, never this one)."""
+
+    def to_dict(self) -> dict:
+        cached = self.__dict__.get("_frozen_dict")
+        if cached is None:
+            cached = super().to_dict()
+            self.__dict__["_frozen_dict"] = cached
+        return cached
+
+
+def frozen(fig: go.Figure) -> FrozenFigure:
+    """`fig` itself, from now on a FrozenFigure (for figures kept in a cache and shown as they are)."""
+    if not isinstance(fig, FrozenFigure):
+        fig.__class__ = FrozenFigure
+    return fig

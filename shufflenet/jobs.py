@@ -29,8 +29,28 @@ from .config import ShuffleNetConfig
 
 #: Trainings one server runs at once (each wants the machine's cores).
 MAX_RUNNING = 1
+#: Environment variable that overrides `ABANDON_AFTER_S` for a server (tests use a few seconds).
+ABANDON_ENV = "SHUFFLENET_TRAINING_ABANDON_S"
+
+
+def _abandon_after() -> float:
+    """`ABANDON_ENV` as seconds (more than 0), else 60; a bad value is ignored with a warning."""
+    text = os.environ.get(ABANDON_ENV, "").strip()
+    if text:
+        try:
+            value = float(text)
+            if value > 0 and value != float("inf"):
+                return value
+        except ValueError:
+            pass
+        import warnings
+
+        warnings.warn(f"{ABANDON_ENV}={text!r} is not a number of seconds above 0; using 60 s.", stacklevel=2)
+    return 60.0
+
+
 #: A job nobody has looked at for this long is stopped (its page is gone).
-ABANDON_AFTER_S = 60.0
+ABANDON_AFTER_S = _abandon_after()
 #: TensorFlow threads of a training process.
 THREADS = 2
 
@@ -90,7 +110,7 @@ class TrainingJob:
     """`TrainingJob(config, epochs=1, limit=3000).start()`; then poll `snapshot()`."""
 
     def __init__(self, config: ShuffleNetConfig, epochs: int = 1, limit: int | None = 3000,
-                 abandon_after: float = ABANDON_AFTER_S, **train_kwargs):
+                 abandon_after: float | None = None, **train_kwargs):
         from .training import check_arguments, check_task_config
 
         check_task_config(config)  # fail in the caller's thread, with the message
@@ -98,7 +118,7 @@ class TrainingJob:
                         train_kwargs.get("eval_limit"), train_kwargs.get("seed", 0))
         self.config, self.epochs, self.limit = config, epochs, limit
         self.train_kwargs = dict(train_kwargs)
-        self.abandon_after = abandon_after
+        self.abandon_after = ABANDON_AFTER_S if abandon_after is None else abandon_after
         self._ctx = mp.get_context("spawn")
         self._queue = self._ctx.Queue()
         self._stop = self._ctx.Event()
@@ -165,6 +185,10 @@ class TrainingJob:
         from .training import BatchProgress, EpochResult
 
         while True:
+            # Checked on every message too: a fast training reports batches more often than the
+            # timeout below, and was never found abandoned while it only was checked on a timeout.
+            if time.monotonic() - self._seen > self.abandon_after:
+                self._stop.set()  # nobody is watching: end after the current batch
             try:
                 kind, payload = self._queue.get(timeout=0.5)
             except Exception:  # queue.Empty, or the queue closed
@@ -174,8 +198,6 @@ class TrainingJob:
                             code = self._process.exitcode
                             self._error = f"the training process ended unexpectedly (exit code {code})"
                     return
-                if time.monotonic() - self._seen > self.abandon_after:
-                    self._stop.set()  # nobody is watching: end after the current batch
                 continue
             with self._lock:
                 if kind == "batch":

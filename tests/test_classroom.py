@@ -269,6 +269,37 @@ def test_a_new_task_brings_its_presets():
     assert config_from_state(after).channels == other.channels and after["groups"] == 2
 
 
+def test_the_keras_check_accepts_the_library_s_counts_and_catches_a_wrong_one():
+    totals = complexity.totals(CONFIG)
+    right = (f"✅ Checked against the built Keras model: {totals['params']:,} trainable parameters and "
+             f"{totals['layers']:,} layers, as above.")
+    assert classroom.check_keras([right, "other text"], CONFIG) == ([], 1)
+    assert classroom.check_keras(["⏳ queued for a background build"], CONFIG) == ([], 0)  # not built yet: fine
+    wrong = right.replace(f"{totals['layers']:,} layers", f"{totals['layers'] + 1:,} layers")
+    problems, checked = classroom.check_keras([wrong], CONFIG)
+    assert checked == 1 and len(problems) == 1 and f"{totals['layers'] + 1:,} layers" in problems[0]
+    problems, _ = classroom.check_keras(["The built Keras model disagrees with the analysis: ..."], CONFIG)
+    assert len(problems) == 1  # the page's own alarm counts as a wrong number
+
+
+def test_server_memory_and_cpu_cover_the_processes_below_it():
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(80 * 2**20); time.sleep(60)"])
+    try:
+        deadline = classroom.time.monotonic() + 30
+        while classroom.time.monotonic() < deadline and (classroom.rss_mb(child.pid) or 0) < 80:
+            classroom.time.sleep(0.1)
+        assert child.pid in classroom.process_tree(os.getpid())
+        alone = classroom.rss_mb(child.pid)
+        assert alone >= 80 and classroom.rss_mb(os.getpid()) >= alone + 20  # this process and its child
+        assert classroom.cpu_seconds(os.getpid()) >= classroom.cpu_seconds(child.pid) > 0
+    finally:
+        child.kill()
+        child.wait()
+    assert classroom.process_tree(child.pid) == [] and classroom.rss_mb(child.pid) is None
+
+
 def test_percentiles_are_nearest_rank():
     values = [float(v) for v in range(1, 21)]
     random.Random(0).shuffle(values)

@@ -18,6 +18,7 @@ from shufflenet.export import file_name
 
 from .. import cache
 from ..sidebar import ARCH_PART_DEFAULT, ARCH_UNITS_KEY, Selection
+from . import model_summary
 
 FULL_STAGES = {"stem": "Stem", "stage2": "Stage 2", "stage3": "Stage 3", "stage4": "Stage 4",
                "classifier": "Classifier"}
@@ -198,3 +199,7 @@ def render(selection: Selection) -> None:
     shown.append(Shown(st.container(), {"kind": "full", "stage": stage_arg, "units": units, **options},
                        f"Every layer of {FULL_STAGES[part]}", f"{part}{units_name} layers" + _suffix(options), "full"))
     _fill(config, shown)
+
+    st.subheader("The built Keras model")
+    with st.expander("Layer table of the real model (as `model.summary()` prints it)"):
+        model_summary.render(config)

@@ -9,7 +9,7 @@ from shufflenet import ALLOWED_GROUPS
 from shufflenet.benchmark import MOBILENET_LABEL, MOBILENET_PAPER_MFLOPS, latency_table, settings, speedup_table
 from shufflenet.export import file_stem
 
-from .. import cache, figures
+from .. import cache
 from .. import format as fmt
 from ..sidebar import Selection
 
@@ -35,25 +35,46 @@ HOW = (
 )
 
 
-def _measure(key) -> None:
-    bar = st.progress(0.0, text="Starting the measurement...")
+START_ERROR_KEY = "_lat_start_error"
+#: Seconds between two looks at a measurement in progress (a small fragment run each).
+POLL_SECONDS = 1.0
+
+
+def _start(key) -> None:
+    """The button's callback: start the measurement as a server job (it goes on if the tab closes)."""
+    st.session_state.pop(START_ERROR_KEY, None)
     try:
-        df = cache.measure_latency(key, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
-    except Exception as exc:  # a failed conversion or run: say so, keep the page usable
-        bar.empty()
-        st.error(f"The measurement failed ({type(exc).__name__}: {exc}). Try a smaller network or measure again.")
+        cache.start_latency(key)
+    except cache.JobBusyError as exc:
+        st.session_state[START_ERROR_KEY] = _other_text(exc.job)
+
+
+def _other_text(job) -> str:
+    return (f"Another measurement is running on this server ({job.label}; two at once would slow each other "
+            "down). Its progress is below; measure this network when it has finished.")
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _progress(key) -> None:
+    """The measurement of `key` (or, if another runs, that one) as it goes; the page reruns when it ends."""
+    job = cache.latency_job(key)
+    if job is not None and not job.done:
+        st.progress(job.fraction, text=f"Measuring {job.label}: {job.message}")
+        st.caption("It runs on the server: leave this view or close the tab and it still finishes; anyone who opens "
+                   "this network's Latency view sees its progress and then the result.")
         return
-    bar.empty()
-    if df is None:
-        st.warning("Another measurement is running on this server (two at once would slow each other down). "
-                   "Try again in a minute.")
+    other = cache.running_latency()
+    if other is not None and other.key != key:
+        st.warning(_other_text(other))
+        st.progress(other.fraction, text=f"{other.label}: {other.message}")
+        return
+    st.rerun()  # it has finished (or failed): the whole view shows the outcome
 
 
-def _results(df, config) -> None:
-    st.plotly_chart(
-        figures.latency_vs_macs(df, config.groups, MOBILENET_LABEL,
-                                f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"),
-        key="lat_chart")
+def _results(df, config, key) -> None:
+    st.plotly_chart(cache.latency_figure(key, config.groups, MOBILENET_LABEL,
+                                         f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"),
+                    key="lat_chart")
     table = latency_table(df)
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={**fmt.number_columns(table, skip=("groups",)),
@@ -105,17 +126,27 @@ def render(selection: Selection) -> None:
     include_mobilenet = config.channels == 3
     key = cache.latency_key(config, GROUPS, RUNTIMES, THREADS, REPEATS, include_mobilenet)
     df = cache.measured_latency(key)
+    job = cache.latency_job(key)
+    running = job is not None and not job.done
+    other = cache.running_latency()
+    other = other if other is not None and other.key != key else None
     st.subheader(f"Sweep over g = {', '.join(map(str, GROUPS))} at {config.scale:g}x, units "
                  f"{'/'.join(map(str, config.blocks))}, {config.input_size}×{config.input_size}×{config.channels}")
     st.caption(HOW.format(repeats=REPEATS) + ("" if include_mobilenet else
                " MobileNet 0.5 is left out: it needs a 3-channel input."))
-    if st.button("Measure again" if df is not None else "Measure latency", type="primary", key="lat_measure"):
-        _measure(key)
-        df = cache.measured_latency(key)
-    if df is None:
+    st.button("Measure again" if df is not None else "Measure latency", type="primary", key="lat_measure",
+              on_click=_start, args=(key,), disabled=running or other is not None)
+    error = st.session_state.pop(START_ERROR_KEY, None)
+    if running or other is not None:
+        _progress(key)
+    elif error:
+        st.warning(error)
+    if job is not None and job.done and job.error:
+        st.error(f"The measurement failed ({job.error}). Try a smaller network or measure again.")
+    if df is None and not running:
         st.info("Not measured yet for this scale, units and input. Measuring builds every g"
                 f"{' and MobileNet 0.5' if include_mobilenet else ''}, converts each to TFLite (about 10 s each "
                 "at 224×224) and times them: a few minutes at 224×224 on this 2-core server, about a minute at 64×64.")
-    else:
-        _results(df, config)
+    elif df is not None:
+        _results(df, config, key)
     _downloads(config)

@@ -1,4 +1,5 @@
-"""Overview: the key figures, the paper's Table 1 for this network, and the idea in plain words."""
+"""Overview: the key figures (checked against the built Keras model once the background builder has
+built it), the paper's Table 1 for this network, and the idea in plain words."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from shufflenet.analysis import PAPER_COMPLEXITY_MFLOPS
 from .. import cache
 from .. import format as fmt
 from ..sidebar import Selection
+from . import model_summary
 
 EXPLANATION = """
 **Why groups?** In a ResNeXt-style bottleneck most of the cost sits in the 1×1 (pointwise)
@@ -55,6 +57,7 @@ def render(selection: Selection) -> None:
     bottom[1].metric("Layers", fmt.count(figures["layers"]), help="Keras layers, the input left out.")
     bottom[2].metric("Activation memory", fmt.nbytes(figures["activation_bytes"]),
                      help="All layer outputs of one picture at float32 (an upper bound on what inference keeps).")
+    model_summary.check(config, figures)  # the built Keras model's own counts, once built in the background
 
     st.markdown(f"#### Paper Table 1 across g (same scale, units and input; g = {config.groups} ticked)")
     table = cache.table1_by_groups(config)

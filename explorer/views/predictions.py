@@ -100,8 +100,9 @@ def _offer_fashion_mnist(config) -> None:
 def _uploaded(selection: Selection):
     config = selection.config
     left, right = st.columns(2)
-    weights = left.file_uploader("Weights (.weights.h5)", type=["h5"], key="pred_weights_file")
-    manifest = right.file_uploader("Manifest (manifest.json)", type=["json"], key="pred_manifest_file")
+    weights = left.file_uploader("Weights (.weights.h5)", type=["h5", "application/x-hdf5"], key="pred_weights_file")
+    manifest = right.file_uploader("Manifest (manifest.json)", type=["json", "application/json"],
+                                   key="pred_manifest_file")
     if weights is None or manifest is None:
         st.info("Upload both files of a checkpoint (written by `python -m shufflenet train --out DIR`). "
                 "Until then the weights are random.")
@@ -137,7 +138,7 @@ def _pick_picture(task_key: str):
         key = st.selectbox("Sample photo (bundled with scikit-image)", list(SAMPLE_IMAGES), key="pred_sample",
                            format_func=SAMPLE_IMAGES.get)
         sample = (cache.sample_image(key), SAMPLE_IMAGES[key], None)
-    upload = st.file_uploader("... or upload your own (PNG, JPEG, WebP, BMP, GIF)", type=list(UPLOAD_TYPES),
+    upload = st.file_uploader("... or upload your own (PNG, JPEG, WebP, BMP, GIF)", type=[*UPLOAD_TYPES, "image/png"],
                               key="pred_upload")
     if upload is None:
         return sample
