@@ -340,6 +340,30 @@ def _inside_default_unit(config: ShuffleNetConfig, state: Mapping) -> int:
     return min(2, config.blocks[state.get("inside_stage", STAGES[0]) - 2])
 
 
+# The lecture's keys, on every view: the lesson's step (explorer/lesson.py; plain state, set by its
+# buttons) and presenter mode (explorer/presenter.py; a toggle at the top of the sidebar).
+LESSON_URL_KEY, LESSON_STEP_KEY = "lesson", "lesson_step"
+PRESENT_URL_KEY = "present"
+
+
+def _lesson_steps() -> int:
+    """How many steps the lesson file has (the lesson module reads this module's tables: imported late)."""
+    from . import lesson
+
+    return lesson.current().count
+
+
+def _parse_lesson_step(text: str, *_) -> int | None:
+    return int(text) if re.fullmatch(r"[0-9]{1,3}", text) and 1 <= int(text) <= _lesson_steps() else None
+
+
+def _lesson_allowed(*_) -> str:
+    count = _lesson_steps()
+    if not count:
+        return "the lesson file has no steps to open (see its warning when the lesson is started)"
+    return f"it must be the number of a step of the lesson, from 1 to {count}"
+
+
 #: URL key -> the view's choice it holds. Adding a choice to links is one entry here; a view reads
 #: its widget's value as usual (the URL only seeds the session state under `state`).
 VIEW_KEYS: Mapping[str, ViewKey] = {
@@ -365,6 +389,9 @@ VIEW_KEYS: Mapping[str, ViewKey] = {
         lambda config, _: f"layer width for g = {config.groups}, {default_shuffle_width(config.groups)}"),
     "stage": choice("Inside", "inside_stage", STAGES, STAGES[0], "stage"),
     "unit": whole("Inside", "inside_unit", 1, FIELDS["blocks"].high, _inside_default_unit, "unit"),
+    LESSON_URL_KEY: ViewKey(None, _always(LESSON_STEP_KEY), _parse_lesson_step, _lesson_allowed, _always(None),
+                            _always("lesson off (start it from the sidebar)"), widget=False),
+    PRESENT_URL_KEY: switch(None, PRESENT_URL_KEY, False, "presenter mode"),
 }
 #: Every key the URL knows, in the order their warnings are listed.
 URL_FIELDS = (*SIDEBAR_URL_FIELDS, *VIEW_KEYS)
@@ -581,7 +608,7 @@ def render() -> Selection:
         with st.expander("Advanced: input and classes"):  # not mounted in the browser until opened
             for name in NUMBER_INPUTS:
                 _control(FIELDS[name])
-        st.button("Reset to the paper's network", on_click=_reset_to_paper)
+        st.button("Reset to the paper's network", on_click=_reset_to_paper, key="reset")
 
     task = task_for(ss)
     warnings: tuple[str, ...] = ()

@@ -270,13 +270,13 @@ def test_shuffle_toggle_follows_the_url_and_writes_it():
     no_exception(at)
     assert "shuffle" not in at.query_params and at.selectbox(key="groups").value == 8
     at.toggle(key="shuffle").set_value(False).run()
-    at.button[0].click().run()  # reset to the paper's network: shuffle on again
+    at.button(key="reset").click().run()  # reset to the paper's network: shuffle on again
     assert at.toggle(key="shuffle").value is True and "shuffle" not in at.query_params
 
 
 def test_reset_button_restores_the_paper_network():
     at = make_app(groups="8", blocks="2,2,2", scale="0.5", view="complexity")
-    at.button[0].click().run()
+    at.button(key="reset").click().run()
     no_exception(at)
     assert at.selectbox(key="groups").value == 3
     assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]

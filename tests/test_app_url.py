@@ -65,6 +65,8 @@ SAMPLES = {
     "width": ("shuffle", "24", {"groups": "8"}),
     "stage": ("inside", "4", {}),
     "unit": ("inside", "3", {}),
+    "lesson": ("overview", "2", {}),  # on every view, as `present`
+    "present": ("architecture", "1", {}),
 }
 #: URL key -> a value it must refuse, and what the warning must say is allowed.
 BAD = {
@@ -84,6 +86,8 @@ BAD = {
     "width": ("25", "a multiple of g = 8 from 8 to 96"),
     "stage": ("1", "one of 2, 3, 4"),
     "unit": ("17", "a whole number from 1 to 16"),
+    "lesson": ("99", "the number of a step of the lesson, from 1 to"),
+    "present": ("big", "1 or 0"),
 }
 
 
@@ -100,9 +104,10 @@ def test_a_view_key_goes_into_the_state_and_back_into_the_url(key):
     config = sidebar.config_from_state(state)
     params = sidebar.query_params_for(config, sidebar.task_for(state), state["view"], state)
     assert params[key] == text
-    # Only on its own view: another view's link leaves it out.
-    other = "Overview"
-    assert key not in sidebar.query_params_for(config, sidebar.task_for(state), other, state)
+    # Only on its own view: another view's link leaves it out (a key of every view stays in).
+    other = "Overview" if view != "overview" else "Compare"
+    on_every_view = sidebar.VIEW_KEYS[key].view is None
+    assert (key in sidebar.query_params_for(config, sidebar.task_for(state), other, state)) is on_every_view
 
 
 @pytest.mark.parametrize("key", list(BAD))
@@ -173,8 +178,9 @@ VIEWS = {
     "Channel shuffle": [("select_slider", "shuffle_width_g8", 24)],
     "Inside": [("selectbox", "inside_stage", 3), ("number_input", "inside_unit", 3)],
 }
-#: Widgets of the keys every view writes (`ViewKey.view` None), set before each view's own.
-EVERY_VIEW: list = []
+#: Widgets of the keys every view writes (`ViewKey.view` None), set before each view's own; the
+#: lesson's step is plain session state, set by the lesson's buttons.
+EVERY_VIEW: list = [("toggle", "present", True), ("session_state", sidebar.LESSON_STEP_KEY, 2)]
 URL_OF_VIEW = {view: {k for k, e in sidebar.VIEW_KEYS.items() if e.view in (None, view)} for view in VIEWS}
 
 
@@ -185,12 +191,17 @@ def test_every_view_key_is_set_by_a_widget_below():
 
 def _set(at: AppTest, widgets) -> None:
     for kind, key, value in widgets:
-        getattr(at, kind)(key=key).set_value(value).run()
+        if kind == "session_state":
+            at.session_state[key] = value
+            at.run()
+        else:
+            getattr(at, kind)(key=key).set_value(value).run()
         no_exception(at)
 
 
 def _values(at: AppTest, widgets) -> dict:
-    return {key: getattr(at, kind)(key=key).value for kind, key, _ in widgets}
+    return {key: at.session_state[key] if kind == "session_state" else getattr(at, kind)(key=key).value
+            for kind, key, _ in widgets}
 
 
 @pytest.mark.slow
