@@ -93,7 +93,8 @@ def _graph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
     if rankdir not in RANKDIRS:
         raise ValueError(f"`rankdir` must be 'TB' (top to bottom) or 'LR' (left to right). Received: {rankdir!r}")
     g = graphviz.Digraph(name)
-    g.attr(rankdir=rankdir, fontname=_FONT, nodesep="0.25", ranksep="0.3")
+    # A white card with a margin: the diagrams stay legible under a dark page theme too.
+    g.attr(rankdir=rankdir, fontname=_FONT, nodesep="0.25", ranksep="0.3", bgcolor="white", pad="0.2")
     g.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="11")
     g.attr("edge", fontname=_FONT, fontsize="9")
     return g
