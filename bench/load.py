@@ -1,5 +1,5 @@
 """Load: several browser sessions at once against one real server, each changing the
-configuration many times and checking every MACs figure it is shown against the library (issue 6).
+configuration many times and checking every MACs figure it is shown against the library.
 
     python bench/load.py [--sessions 8] [--changes 30] [--max-seconds 900] [--url URL]
                          [--out bench/results/load.json]
@@ -90,7 +90,7 @@ class Session:
         self.seconds: list[float] = []
 
     async def settle(self, page) -> None:
-        await page.wait_for_timeout(300)  # widgets send their value after a short delay (TESTING.md)
+        await page.wait_for_timeout(300)  # widgets send their value after a short delay
         await page.wait_for_function(SETTLE_JS, timeout=STEP_TIMEOUT_MS)
 
     async def shown(self, page) -> dict:

@@ -1,4 +1,4 @@
-"""Issue 5's performance targets, each a ratio of timings taken round-robin in one run.
+"""The model performance targets, each a ratio of timings taken round-robin in one run.
 
     python bench/perf_targets.py [--repeats 25] [--quick]
 

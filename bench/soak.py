@@ -1,5 +1,5 @@
 """Soak: one long session drives many distinct configurations through the app and the server's
-resident memory is recorded after each, to show that it levels off (issue 6).
+resident memory is recorded after each, to show that it levels off.
 
     python bench/soak.py [--configs 100] [--max-seconds 1800] [--out bench/results/soak.json]
 

@@ -1,4 +1,4 @@
-"""The app's own latency, measured in Debian's Chromium through Playwright (issue 5's targets).
+"""The app's own latency, measured in Debian's Chromium through Playwright.
 
     python bench/ui_latency.py [--changes 10] [--views overview complexity]
 

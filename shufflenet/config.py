@@ -244,7 +244,7 @@ class ShuffleNetConfig:
     # --- the paper's width rules --------------------------------------------------------
     @property
     def stem_width(self) -> int:
-        """Stem ("Conv1") output channels: 24 at 1x; ceil(24 s / g) g otherwise (REFERENCE.md),
+        """Stem ("Conv1") output channels: 24 at 1x; ceil(24 s / g) g otherwise (the paper's Table 1),
         unless `stem_channels` sets it explicitly."""
         if self.stem_channels is not None:
             return self.stem_channels

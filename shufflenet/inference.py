@@ -2,7 +2,7 @@
 configuration's input, a compiled predictor with timing, and the top-k classes.
 
 TensorFlow is imported only when a `Predictor` is made. `model.predict` on one image costs
-100-230 ms of overhead on this project's machines (TESTING.md), so a `Predictor` compiles one
+100-230 ms of overhead on this project's machines, so a `Predictor` compiles one
 `tf.function` per model, traced once for a batch of any size.
 """
 

@@ -1,4 +1,4 @@
-"""Shared pieces for driving the real app in Debian's Chromium (TESTING.md, "Real browser tests"):
+"""Shared pieces for driving the real app in Debian's Chromium:
 start `streamlit run explorer/app.py` on a free port, launch Chromium through Playwright without
 `playwright install`, and wait for a rerun to settle. Used by bench/ui_latency.py; plain
 functions (no pytest), so scripts can import them."""
@@ -87,7 +87,7 @@ def chromium(timeout_ms: int = 60_000) -> Iterator:
 
 
 def settle(page) -> None:
-    """Wait for the rerun a control just triggered to finish (TESTING.md recipe)."""
+    """Wait for the rerun a control just triggered to finish."""
     page.wait_for_timeout(300)  # widgets send their value after a short delay
     page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]")
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")

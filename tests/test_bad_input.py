@@ -1,5 +1,5 @@
 """Whatever people feed the explorer, they get a clear message and the app keeps working
-(issue 6): uploads of every kind of bad or unusual picture, bad weights files, bad URL
+: uploads of every kind of bad or unusual picture, bad weights files, bad URL
 parameters, bad command-line arguments and damaged Fashion-MNIST files.
 
 Every fixture is made here with Pillow, h5py or plain bytes: no binary test files. App-level

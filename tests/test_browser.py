@@ -2,7 +2,7 @@
 through Playwright, change g and check that the diagram SVG, the Plotly chart and the MACs figure
 all follow. Saves a screenshot of every view to tests/artifacts/ (git-ignored; CI keeps it).
 
-Recipe and launch arguments: /work/shared/TESTING.md ("Real browser tests").
+Launch arguments and waiting rules: tests/browser_support.py.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def page(server):
 
 
 def settle(page) -> None:
-    """Wait for the rerun a control just triggered to finish (TESTING.md recipe)."""
+    """Wait for the rerun a control just triggered to finish."""
     page.wait_for_timeout(300)  # widgets send their value after a short delay
     page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]")
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")

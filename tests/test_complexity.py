@@ -5,7 +5,7 @@ import pytest
 from shufflenet import ShuffleNetConfig, build_model, cost_table, stage_table, totals, unit_table
 from shufflenet.complexity import keras_cost_table, model_bytes, op_family
 
-# REFERENCE.md: paper Table 1's complexity row, exact conv-only MACs; FC MACs; trainable params.
+# The paper's Table 1's complexity row, exact conv-only MACs; FC MACs; trainable params.
 TABLE1_CONV_MACS = {1: 142_502_976, 2: 140_036_512, 3: 136_500_672, 4: 133_251_776, 8: 136_829_952}
 TABLE1_MFLOPS = {1: 143, 2: 140, 3: 137, 4: 133, 8: 137}
 FC_MACS = {1: 576_000, 2: 800_000, 3: 960_000, 4: 1_088_000, 8: 1_536_000}

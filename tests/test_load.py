@@ -1,4 +1,4 @@
-"""Many users and long sessions (issue 6): the shared model cache stays within its bounds, a
+"""Many users and long sessions: the shared model cache stays within its bounds, a
 long session's memory levels off, and sessions working at the same time on one server each see
 the right numbers. The soak and the load here are short versions of bench/soak.py and
 bench/load.py (run those for the full figures); both stop by themselves."""

@@ -1,7 +1,7 @@
 """Property-based test (hypothesis) over random valid configurations: the model builds, the two
 cost counters agree layer by layer, the diagrams render to DOT, the tables sum to the totals.
 And over random bad input: no URL, file name or uploaded bytes gets past the explorer's checks as
-anything but a clear message (issue 6)."""
+anything but a clear message."""
 
 import os
 import re
