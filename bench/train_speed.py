@@ -256,7 +256,8 @@ def main(argv=None) -> int:
 
     started = time.time()
     if args.demo:
-        from bench.train_demo import demo
+        sys.path.insert(0, str(ROOT / "bench"))
+        from train_demo import demo
 
         result = {"demo": demo(log=log)}
     elif args.levers:
