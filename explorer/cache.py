@@ -16,7 +16,6 @@ the tests check).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -162,11 +161,6 @@ def compare_totals(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=64)
-def shuffle_edges(channels: int, groups: int) -> pd.DataFrame:
-    return analysis.shuffle_edges(channels, groups)
-
-
-@st.cache_data(max_entries=64)
 def flow_table(channels: int, groups: int) -> pd.DataFrame:
     return analysis.flow_table(channels, groups)
 
@@ -205,8 +199,7 @@ def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1
 #: Pictures laid out by `dot`, by DOT source (shared by every session, the oldest dropped first;
 #: the largest, a whole network's layer graph, is about 200 kB of SVG).
 PICTURE_ENTRIES = 96
-_PICTURES: OrderedDict = OrderedDict()
-_PICTURES_STORE = threading.Lock()
+_PICTURES = serving.LRU(PICTURE_ENTRIES)
 
 
 def diagram_pictures(config: ShuffleNetConfig, requests: list[dict]) -> list[str]:
@@ -218,23 +211,16 @@ def diagram_pictures(config: ShuffleNetConfig, requests: list[dict]) -> list[str
     from concurrent.futures import ThreadPoolExecutor
 
     sources = [diagram_dot(config, **request) for request in requests]
-    with _PICTURES_STORE:
-        missing = [src for src in dict.fromkeys(sources) if src not in _PICTURES]
+    pictures = {src: _PICTURES.get(src) for src in dict.fromkeys(sources)}  # a look counts as a use
+    missing = [src for src, svg in pictures.items() if svg is None]
     if len(missing) == 1:
-        made = [diagrams.to_svg(missing[0])]
+        pictures[missing[0]] = diagrams.to_svg(missing[0])
     elif missing:
         with ThreadPoolExecutor(len(missing)) as pool:
-            made = list(pool.map(diagrams.to_svg, missing))
-    with _PICTURES_STORE:
-        if missing:
-            _PICTURES.update(zip(missing, made))
-        for src in sources:  # seen now: the last to be dropped
-            if src in _PICTURES:
-                _PICTURES.move_to_end(src)
-        pictures = [_PICTURES.get(src) for src in sources]
-        while len(_PICTURES) > PICTURE_ENTRIES:
-            _PICTURES.popitem(last=False)
-    return [p if p is not None else diagrams.to_svg(src) for p, src in zip(pictures, sources)]
+            pictures.update(zip(missing, pool.map(diagrams.to_svg, missing)))
+    for src in missing:
+        _PICTURES.put(src, pictures[src])
+    return [pictures[src] for src in sources]
 
 
 def diagram_svg(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, **options) -> str:
@@ -273,18 +259,13 @@ def heat_metric_problem(config: ShuffleNetConfig, metric: str, latency=None) -> 
 #: the oldest dropped first).
 LAYER_LATENCY_ENTRIES = 16
 LAYER_LATENCY_REPEATS = 7
-_LAYER_LATENCY: OrderedDict = OrderedDict()
-_LAYER_LATENCY_STORE = threading.Lock()
+_LAYER_LATENCY = serving.LRU(LAYER_LATENCY_ENTRIES)
 _LAYER_MEASURING = threading.Lock()  # one measurement at a time: two would slow each other down
 
 
 def layer_latency(config: ShuffleNetConfig) -> tuple[tuple[str, float], ...] | None:
     """The per-layer times (layer, ms) measured for `config` on this server, or None."""
-    with _LAYER_LATENCY_STORE:
-        times = _LAYER_LATENCY.get(config)
-        if times is not None:
-            _LAYER_LATENCY.move_to_end(config)
-        return times
+    return _LAYER_LATENCY.get(config)
 
 
 def measure_layer_latency(config: ShuffleNetConfig, progress=None) -> tuple[tuple[str, float], ...] | None:
@@ -323,10 +304,7 @@ def measure_layer_latency(config: ShuffleNetConfig, progress=None) -> tuple[tupl
     finally:
         _LAYER_MEASURING.release()
     result = tuple(times)
-    with _LAYER_LATENCY_STORE:
-        _LAYER_LATENCY[config] = result
-        while len(_LAYER_LATENCY) > LAYER_LATENCY_ENTRIES:
-            _LAYER_LATENCY.popitem(last=False)
+    _LAYER_LATENCY.put(config, result)
     return result
 
 

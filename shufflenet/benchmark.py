@@ -149,24 +149,6 @@ def mobilenet_reference(input_size: int = 224):
     return keras.applications.MobileNet(input_shape=(input_size, input_size, 3), alpha=0.5, weights=None)
 
 
-def mobilenet_macs(model) -> int:
-    """MACs of conv, depthwise and dense layers of any Keras CNN, counted from its layers."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        out = layer.output.shape
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            kh, kw, c, m = layer.kernel.shape
-            total += out[1] * out[2] * kh * kw * c * m
-        elif isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            total += out[1] * out[2] * kh * kw * cin * cout
-        elif isinstance(layer, keras.layers.Dense):
-            total += int(np.prod(layer.kernel.shape))
-    return int(total)
-
-
 def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4, 8), batch: int = 1,
                   runtimes: Iterable[str] = ("tensorflow", "tflite"), threads: Iterable[int] = (1, 2),
                   repeats: int = 20, include_mobilenet: bool = True, optimized: bool = True,
@@ -180,7 +162,7 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
     """
     import pandas as pd
 
-    from .complexity import totals
+    from .complexity import keras_macs, totals
     from .model import build_model
     from .optimize import inference_model
 
@@ -205,7 +187,7 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
         report(0.3 * len(groups) / steps, "building MobileNet 0.5")
         mb = mobilenet_reference(config.input_size if config.channels == 3 else 224)
         models[MOBILENET_LABEL] = tflite_sources[MOBILENET_LABEL] = mb
-        macs = mobilenet_macs(mb)
+        macs = keras_macs(mb)
         fc = int(np.prod(mb.get_layer("conv_preds").kernel.shape)) if "conv_preds" in [x.name for x in mb.layers] else 0
         info[MOBILENET_LABEL] = {"model": MOBILENET_LABEL, "groups": None, "macs": macs, "conv_macs": macs - fc,
                                  "params": int(sum(np.prod(w.shape) for w in mb.trainable_weights))}

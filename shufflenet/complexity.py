@@ -225,7 +225,7 @@ _KERAS_OPS = {
     "ZeroPadding2D": "pad", "BatchNormalization": "batchnorm", "ReLU": "relu",
     "MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool", "Concatenate": "concat",
     "Add": "add", "GlobalAveragePooling2D": "global_pool", "Dense": "fc",
-    "ChannelShuffle": "shuffle", "DepthwiseConv2D": "dwconv3x3",
+    "ChannelShuffle": "shuffle",
 }
 
 
@@ -233,6 +233,19 @@ def keras_cost_table(model) -> pd.DataFrame:
     """Counts the same columns as `cost_table` by reading a built model's layers, weights and
     shapes (no knowledge of the configuration). Memory traffic comes from the layer's real
     input tensors (all of them), output tensor and weight variables."""
+    return _frame(_records(_keras_rows(model, strict=True)))
+
+
+def keras_macs(model) -> int:
+    """Multiply-adds of any Keras CNN (e.g. the MobileNet baseline of the Latency view), counted
+    by the same rules as `keras_cost_table`: convolutions, depthwise convolutions and dense
+    layers; every other layer counts none."""
+    return int(sum(row["macs"] for row in _keras_rows(model, strict=False)))
+
+
+def _keras_rows(model, strict: bool) -> list[dict]:
+    """One row per layer of a built model. `strict`: a layer type this module does not know is an
+    error (a ShuffleNet model has none); otherwise it counts no MACs, named by its type."""
     records = []
     for layer in model.layers:
         kind = type(layer).__name__
@@ -264,8 +277,10 @@ def keras_cost_table(model) -> pd.DataFrame:
             op = _KERAS_OPS[kind]
             if kind == "ChannelShuffle":
                 groups = layer.groups
-        else:
+        elif strict:
             raise ValueError(f"keras_cost_table does not know layer {layer.name!r} of type {kind}")
+        else:
+            op = kind.lower()
         params = sum(_prod(w.shape) for w in layer.trainable_weights)
         non_trainable = sum(_prod(w.shape) for w in layer.non_trainable_weights)
         inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
@@ -277,7 +292,7 @@ def keras_cost_table(model) -> pd.DataFrame:
             "params": params, "non_trainable": non_trainable, "macs": macs,
             "traffic_bytes": nbytes, "intensity": intensity,
         })
-    return _frame(_records(records))
+    return records
 
 
 def _input_shape(layer):

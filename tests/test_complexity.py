@@ -187,3 +187,18 @@ def test_more_groups_move_more_memory_for_about_the_same_macs():
     assert traffic == sorted(traffic) and len(set(traffic)) == 5
     assert intensity == sorted(intensity, reverse=True)
     assert t[8]["traffic_bytes"] > 2 * t[1]["traffic_bytes"]
+
+
+@pytest.mark.slow
+def test_one_mac_counter_serves_the_mobilenet_baseline():
+    """`keras_macs` counts any Keras CNN by `keras_cost_table`'s rules: the MobileNet(alpha=0.5)
+    baseline at 224 comes out at the MobileNet paper's 149 M multiply-adds, and a ShuffleNet
+    model at exactly its cost table's total."""
+    from shufflenet.benchmark import mobilenet_reference
+    from shufflenet.complexity import keras_macs
+
+    assert round(keras_macs(mobilenet_reference(224)) / 1e6) == 149
+    model = build_model(ShuffleNetConfig(groups=3, blocks=(1, 2, 1), scale=0.5, input_size=64, num_classes=10))
+    assert keras_macs(model) == int(keras_cost_table(model)["macs"].sum())
+    with pytest.raises(ValueError, match="does not know layer"):
+        keras_cost_table(mobilenet_reference(96))  # the strict counter is for ShuffleNet models only
