@@ -406,7 +406,7 @@ class ModelEntry:
     """One cached configuration: its Keras model (never changed after the build), the compiled
     predictor (made on first use), the estimated bytes and the facts read from the model."""
 
-    __slots__ = ("model", "predictor", "nbytes", "facts", "lock")
+    __slots__ = ("facts", "lock", "model", "nbytes", "predictor")
 
     def __init__(self, model, nbytes: int, facts: ModelFacts):
         self.model, self.predictor, self.nbytes, self.facts = model, None, nbytes, facts
@@ -446,6 +446,7 @@ class ModelCache:
         self._store = LRU(max_entries, max_bytes, size=lambda entry: entry.nbytes)
         self._facts = LRU(facts_entries)
         self._building: dict = {}  # config -> the lock held while it is built
+        self._waiting: dict = {}  # config -> how many callers wait for its build in progress
         self._lock = threading.Lock()
         self.spinner = spinner or _no_spinner
         self.max_model_bytes = max_model_bytes
@@ -487,8 +488,23 @@ class ModelCache:
         self.check(config)
         with self._lock:
             building = self._building.setdefault(config, threading.Lock())
+        if pause is not None:
+            # A page waiting for this very build must not wait for the build's pauses, which
+            # give way to pages: the build then runs flat out.
+            quiet_pause = pause
+            pause = lambda: None if self._waiting.get(config) else quiet_pause()  # noqa: E731
         try:
-            with building:  # sessions asking for the same configuration wait for one build
+            if not building.acquire(blocking=False):  # someone builds it: wait for that one build
+                with self._lock:
+                    self._waiting[config] = self._waiting.get(config, 0) + 1
+                try:
+                    building.acquire()
+                finally:
+                    with self._lock:
+                        self._waiting[config] -= 1
+                        if not self._waiting[config]:
+                            del self._waiting[config]
+            try:
                 entry = self._store.get(config)
                 if entry is None:
                     with self.spinner("Building the Keras model...") if show else contextlib.nullcontext():
@@ -499,9 +515,11 @@ class ModelCache:
                     self._facts.put(config, entry.facts)
                     if self._store.put(config, entry):
                         COLLECTOR.request()  # a dropped model is freed by a full collection
+            finally:
+                building.release()
         finally:
             with self._lock:
-                if self._building.get(config) is building:
+                if self._building.get(config) is building and not self._waiting.get(config):
                     del self._building[config]
         return entry
 

@@ -6,23 +6,20 @@ against the built Keras model and a latency measurement that outlives the sessio
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 import sys
 import threading
 import time
 from pathlib import Path
 
+import apptest_support
 import pandas as pd
 import pytest
+from apptest_support import no_exception, texts
+
+from shufflenet import ShuffleNetConfig, analysis, serving
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-from shufflenet import ShuffleNetConfig, analysis, serving  # noqa: E402
 
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
@@ -244,6 +241,29 @@ def test_a_build_pauses_between_layers_while_a_page_is_computed():
     assert time.monotonic() - t < 0.05  # nobody busy: no wait
 
 
+def test_a_page_waiting_for_a_background_build_stops_its_pauses():
+    """A page that needs the model the builder is building waits for that build; the build then
+    stops giving way to pages (its pauses would make the waiting page wait for itself)."""
+    cache = serving.ModelCache(2, 10**12)
+    started, calls, late = threading.Event(), [], []
+
+    def slow_pause():
+        started.set()
+        late.extend([1] if cache._waiting.get(TINY) else [])
+        calls.append(1)
+        time.sleep(0.05)
+
+    builder = threading.Thread(target=cache.entry, args=(TINY,), kwargs={"pause": slow_pause, "show": False})
+    builder.start()
+    assert started.wait(60)
+    entry = cache.entry(TINY)  # the page: waits for the build in progress, never builds it again
+    builder.join(60)
+    layers = len(entry.model.layers) - 1
+    assert serving.BUILDS["model"] >= 1 and cache.peek(TINY) is entry
+    assert len(late) <= 1 and len(calls) < layers  # the pauses ended once the page waited
+    assert not cache._waiting and not cache._building
+
+
 def test_too_large_and_failing_builds_say_why():
     big = g(8)
     cache = FakeCache(too_large={big})
@@ -323,23 +343,8 @@ def test_a_failed_job_says_why_until_it_is_run_again():
 
 # --- through the app ---------------------------------------------------------------------------
 
-APP = str(ROOT / "explorer" / "app.py")
-
-
-def make_app(**query):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(at) -> list[str]:
-    return [c.value for c in at.caption] + [e.value for e in at.error] + [m.value for m in at.markdown]
+make_app = functools.partial(apptest_support.make_app, timeout_s=180)
+PAGE_TEXT = ("caption", "error", "markdown")
 
 
 @pytest.mark.slow
@@ -351,12 +356,12 @@ def test_the_overview_checks_its_figures_against_the_built_model():
     no_exception(at)
     config = ShuffleNetConfig(groups=4, blocks=(1, 2, 1), scale=0.5, input_size=32, channels=1, num_classes=10)
     if cache.MODELS.facts(config) is None:  # the page did not wait for the model
-        assert any("background" in t for t in texts(at)), texts(at)
+        assert any("background" in t for t in texts(at, *PAGE_TEXT)), texts(at, *PAGE_TEXT)
     assert cache.BUILDER.wait_idle(120)
     at.run()
     no_exception(at)
     figures = analysis.key_figures(config)
-    checked = [t for t in texts(at) if "Checked against the built Keras model" in t]
+    checked = [t for t in texts(at, *PAGE_TEXT) if "Checked against the built Keras model" in t]
     assert len(checked) == 1 and f"{figures['params']:,} trainable parameters" in checked[0]
     assert f"{figures['layers']:,} layers" in checked[0]
 
@@ -367,7 +372,7 @@ def test_the_overview_checks_its_figures_against_the_built_model():
         at.run()
         assert at.error and "disagrees with the analysis" in at.error[0].value
         assert f"{figures['layers'] + 1:,} layers" in at.error[0].value
-        assert not [t for t in texts(at) if "Checked against" in t]
+        assert not [t for t in texts(at, *PAGE_TEXT) if "Checked against" in t]
     finally:
         cache.MODELS._facts.put(config, wrong._replace(layers=figures["layers"]))
 
@@ -386,7 +391,7 @@ def test_architecture_shows_the_built_model_s_layer_table():
     table = next(df.value for df in at.dataframe if "output shape" in df.value.columns)
     assert len(table) == figures["layers"] and int(table["params"].sum()) == figures["params"] + figures[
         "non_trainable"]
-    assert any(f"{figures['layers']:,} layers" in t for t in texts(at))
+    assert any(f"{figures['layers']:,} layers" in t for t in texts(at, *PAGE_TEXT))
 
 
 @pytest.mark.slow
@@ -475,8 +480,7 @@ def test_a_measurement_outlives_its_session_and_others_see_it(tiny_sweep):
 # --- several processes behind explorer/serve.py -------------------------------------------------
 
 def test_the_proxy_keeps_a_browser_on_its_process_and_spreads_new_ones():
-    sys.path.insert(0, str(ROOT / "explorer"))
-    import serve
+    from explorer import serve
 
     backends = [serve.Backend(0, 1), serve.Backend(1, 2)]
     proxy = serve.Proxy(backends)
