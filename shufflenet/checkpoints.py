@@ -300,39 +300,3 @@ def find_shipped_checkpoint(config: ShuffleNetConfig, root: Path | str | None = 
         if checkpoint.config == config:
             return checkpoint
     return None
-
-
-def results_table(found: list[Checkpoint] | None = None) -> str:
-    """Markdown table of checkpoints (default: the shipped ones): g, MACs, params, test accuracy,
-    training time — a small-scale counterpart of the paper's Table 2 (Fashion-MNIST, not ImageNet)."""
-    from .complexity import totals
-
-    found = shipped_checkpoints() if found is None else found
-    found = sorted(found, key=lambda c: c.config.groups)
-    lines = [
-        "| g | MACs | params | test accuracy | training time | epochs |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for c in found:
-        t = totals(c.config)
-        m = c.manifest
-        lines.append(
-            f"| {c.config.groups} | {t['macs'] / 1e6:.2f} M | {t['params'] / 1e3:.0f} k | "
-            f"{100 * c.test_accuracy:.2f} % ({m.get('test_images', '?')} images) | "
-            f"{m['training_seconds'] / 60:.1f} min | {m['epochs']} |"
-        )
-    if found:
-        cfg = found[0].config
-        batch = found[0].manifest.get("training", {}).get("batch_size", "?")
-        lines += [
-            "",
-            f"ShuffleNet {cfg.scale:g}x, blocks {tuple(cfg.blocks)}, reduction {cfg.reduction:g}, input "
-            f"{cfg.input_size}x{cfg.input_size}x{cfg.channels}, {cfg.num_classes} classes; trained on the "
-            f"60,000 Fashion-MNIST training images with Adam (batch {batch}, "
-            f"cosine decay), one run each (seed 0); accuracy on all 10,000 test images. MACs count every conv "
-            "and the FC layer (multiply-adds). Training time is wall time on one CPU thread of a shared 2-core "
-            "machine under varying load from other jobs, so it is not comparable between rows. This is "
-            "Fashion-MNIST at low resolution, not ImageNet: with one run per g, differences of a point or so "
-            "are not evidence for or against the paper's Table 2.",
-        ]
-    return "\n".join(lines) + "\n"

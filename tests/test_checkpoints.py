@@ -56,7 +56,7 @@ def test_config_mismatch_names_each_field(checkpoint_dir):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("text,expected", [
+@pytest.mark.parametrize(("text", "expected"), [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "must hold a JSON object"),
     ("{}", "lacks field(s) config, class_names"),
@@ -67,7 +67,7 @@ def test_unreadable_manifests(checkpoint_dir, text, expected):
         checkpoints.read_checkpoint(checkpoint_dir)
 
 
-@pytest.mark.parametrize("field,value,expected", [
+@pytest.mark.parametrize(("field", "value", "expected"), [
     ("epochs", "three", "'epochs' must be a whole number"),
     ("test_accuracy", True, "'test_accuracy' must be a whole number or a number"),
     ("config", {"groups": 5}, "not a valid configuration: `groups` must be one of"),
@@ -120,22 +120,16 @@ def test_find_shipped_checkpoint_in_a_folder(tmp_path, checkpoint_dir):
 def test_parse_uploaded_manifest_bytes():
     manifest, config = checkpoints.parse_manifest(json.dumps(manifest_for(TINY)).encode(), "upload.json")
     assert config == TINY and manifest["task"] == "fashion-mnist"
-    with pytest.raises(checkpoints.CheckpointError, match="upload.json is not valid JSON"):
+    with pytest.raises(checkpoints.CheckpointError, match=r"upload.json is not valid JSON"):
         checkpoints.parse_manifest(b"\xff\xfe", "upload.json")
 
 
-def test_results_table(checkpoint_dir):
-    table = checkpoints.results_table([checkpoints.read_checkpoint(checkpoint_dir)])
-    assert table.startswith("| g | MACs | params | test accuracy | training time | epochs |")
-    assert "| 2 | " in table and "50.00 %" in table and "not ImageNet" in table
+def test_shipped_results_document_is_current():
+    from shufflenet import experiment
 
-
-def test_shipped_results_table_is_current():
     results = checkpoints.SHIPPED_DIR / "RESULTS.md"
-    assert results.read_text() == checkpoints.results_table(), (
-        "assets/checkpoints/RESULTS.md is stale: regenerate it with "
-        "python -c 'from shufflenet import checkpoints; print(checkpoints.results_table(), end=\"\")'"
-    )
+    assert results.read_text() == experiment.results_document(experiment.shipped_results()), (
+        "assets/checkpoints/RESULTS.md is stale: `python -m shufflenet publish runs/grid` writes it with results.json")
 
 
 def test_data_and_checkpoints_import_without_tensorflow():

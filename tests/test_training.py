@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explorer.sidebar import TASKS
 from shufflenet import ShuffleNetConfig, checkpoints, data, training
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def trained(tmp_path_factory):
 @needs_data
 @pytest.mark.slow
 def test_train_saves_weights_and_manifest(trained):
-    result, progress, out = trained
+    result, _progress, out = trained
     assert (out / "model.weights.h5").is_file() and not result.stopped
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == result.manifest
@@ -136,13 +137,22 @@ def test_cli_usage_errors_are_one_line():
 SHIPPED = checkpoints.shipped_checkpoints()
 
 
-def test_one_shipped_checkpoint_per_group_setting():
-    assert sorted(c.config.groups for c in SHIPPED) == [1, 2, 3, 4, 8]
-    assert len({(c.config.scale, c.config.input_size) for c in SHIPPED}) == 1
+def test_one_shipped_checkpoint_per_cell_of_the_grid():
+    """The published grid: one checkpoint per cell of the small Tables 2 and 3 (every g at 0.25x and
+    0.5x with the shuffle, g = 3 and 8 without), all at the Fashion-MNIST preset's input."""
+    from shufflenet import experiment
+
+    cells = sorted((c.config.scale, c.config.shuffle, c.config.groups) for c in SHIPPED)
+    want = sorted((scale, True, g) for scale in (0.25, 0.5) for g in (1, 2, 3, 4, 8))
+    want += sorted((scale, False, g) for scale in (0.25, 0.5) for g in (3, 8))
+    assert cells == sorted(want)
+    preset = next(t for t in TASKS if t.key == "fashion-mnist")
     for c in SHIPPED:
         assert c.config.blocks == (4, 8, 4) and c.config.reduction == 0.25
-        assert c.config.channels == 1 and c.config.num_classes == 10
-        assert c.manifest["test_images"] == 10000 and c.test_accuracy >= 0.87
+        assert (c.config.input_size, c.config.channels, c.config.num_classes) == (
+            preset.input_size, preset.channels, preset.num_classes)
+        assert c.manifest["test_images"] == 10000 and c.test_accuracy >= 0.84
+        assert c.manifest["epochs"] == experiment.RECIPE["epochs"]
         assert checkpoints.find_shipped_checkpoint(c.config).path == c.path
     assert checkpoints.find_shipped_checkpoint(SHIPPED[0].config.replace(scale=2.0)) is None
     total = sum(f.stat().st_size for f in checkpoints.SHIPPED_DIR.rglob("*") if f.is_file())
@@ -204,7 +214,7 @@ def test_batch_size_has_an_upper_limit():
 @needs_data
 @pytest.mark.slow
 def test_fast_engine_recalibrates_batch_norm_and_saves_the_standard_model(trained):
-    result, _, out = trained
+    result, _, _out = trained
     m = result.manifest["training"]
     assert m["engine"] == "fast" and m["batchnorm_statistics"].startswith("recomputed on 256 training images")
     from shufflenet.model import build_model
