@@ -58,7 +58,9 @@ def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
             seconds = time.monotonic() - clicked
             if done is None:
                 return {"error": f"no result within {timeout_s:.0f} s", "progress_lines": len(seen)}
-            match = re.search(r"test accuracy ([\d.]+) % on the first ([\d,]+) test images", done)
+            page.wait_for_timeout(500)  # the training panel's own line, drawn in the same run
+            shown = " ".join(page.locator("[data-testid=stMain]").all_inner_texts())
+            match = re.search(r"test accuracy ([\d.]+) % on the first ([\d,]+) test images", shown)
             accuracy = float(match.group(1)) / 100 if match else None
             images = int(match.group(2).replace(",", "")) if match else None
             log(done)

@@ -25,7 +25,7 @@ CHANGED_KEY = "_present_changed"
 
 PRESENT_STYLE = """<style>
 html { font-size: 19px; }
-[data-testid="stMainBlockContainer"] { padding: 2.5rem 1.25rem 4rem; max-width: none; }
+[data-testid="stMainBlockContainer"] { padding: 4rem 1.25rem 4rem; max-width: none; }
 [data-testid="stMain"] h1 { font-size: 2rem; padding-top: 0.5rem; }
 [data-testid="stHorizontalBlock"] { flex-wrap: wrap; row-gap: 1rem; }
 [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { min-width: min(100%, 15rem); }

@@ -32,15 +32,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(log_path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """`streamlit run explorer/app.py` in the background (quiet TensorFlow, offline settings)."""
+def start_server(log_path: Path, port: int | None = None, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`streamlit run explorer/app.py` in the background (quiet TensorFlow, offline settings);
+    `args` are more `streamlit run` options, e.g. ("--theme.base", "dark")."""
     port = port or free_port()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 (the child keeps it; closed when the process is stopped)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         *args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     proc.log_file = log  # type: ignore[attr-defined]
@@ -52,10 +54,9 @@ def wait_healthy(proc: subprocess.Popen, url: str, timeout_s: float = 90) -> Non
     while True:
         if proc.poll() is not None:
             raise ServerError(f"streamlit exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+            if r.read().strip() == b"ok":
+                return
         if time.monotonic() > deadline:
             raise ServerError(f"streamlit did not answer within {timeout_s} s")
         time.sleep(0.05)

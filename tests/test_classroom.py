@@ -13,26 +13,17 @@ import asyncio
 import os
 import random
 import sys
-from pathlib import Path
 
+import classroom
 import pytest
+import st_protocol
+from st_protocol import FINISHED, Page, ProtocolError
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.Slider_pb2 import Slider
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT, ROOT / "tests", ROOT / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-import classroom  # noqa: E402
-import st_protocol  # noqa: E402
-from st_protocol import FINISHED, Page, ProtocolError  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from streamlit.proto.NumberInput_pb2 import NumberInput  # noqa: E402
-from streamlit.proto.Slider_pb2 import Slider  # noqa: E402
-
-from explorer.sidebar import TASKS, config_from_state  # noqa: E402
-from shufflenet import ShuffleNetConfig, complexity  # noqa: E402
+from explorer.sidebar import TASKS, config_from_state
+from shufflenet import ShuffleNetConfig, complexity
 
 SIDEBAR, MAIN = 1, 0
 
@@ -271,10 +262,10 @@ def test_a_new_task_brings_its_presets():
 
 def test_the_keras_check_accepts_the_library_s_counts_and_catches_a_wrong_one():
     totals = complexity.totals(CONFIG)
-    right = (f"✅ Checked against the built Keras model: {totals['params']:,} trainable parameters and "
+    right = (f":material/check_circle: Checked against the built Keras model: {totals['params']:,} trainable parameters and "
              f"{totals['layers']:,} layers, as above.")
     assert classroom.check_keras([right, "other text"], CONFIG) == ([], 1)
-    assert classroom.check_keras(["⏳ queued for a background build"], CONFIG) == ([], 0)  # not built yet: fine
+    assert classroom.check_keras([":material/hourglass_top: queued for a background build"], CONFIG) == ([], 0)  # not built yet: fine
     wrong = right.replace(f"{totals['layers']:,} layers", f"{totals['layers'] + 1:,} layers")
     problems, checked = classroom.check_keras([wrong], CONFIG)
     assert checked == 1 and len(problems) == 1 and f"{totals['layers'] + 1:,} layers" in problems[0]
@@ -309,7 +300,7 @@ def test_percentiles_are_nearest_rank():
     assert classroom.summary([1.0, 3.0]) == {"n": 2, "p50": 1.0, "p95": 3.0, "max": 3.0, "mean": 2.0}
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(("argv", "message"), [
     (["--url", "http://192.168.1.20:8501"], "loopback"),
     (["--url", "http://example.com"], "loopback"),
     (["--url", "ftp://127.0.0.1:21"], "http://"),

@@ -39,7 +39,7 @@ def _wait(config: ShuffleNetConfig, what: str) -> None:
     status = cache.request_model(config)  # also renews a request that expired
     if status.state in serving.FINAL_STATES:
         st.rerun()
-    st.caption(f"⏳ {_pending_text(status)} {what}")
+    st.caption(f":material/hourglass_top: {_pending_text(status)} {what}")
 
 
 def _final(status: serving.BuildStatus) -> bool:
@@ -67,7 +67,7 @@ def check(config: ShuffleNetConfig, figures: dict) -> None:
             st.error("The built Keras model disagrees with the analysis: " + "; ".join(problems) + ". The figures "
                      "above are the analysis'; this is a bug, please report this configuration's link.")
         else:
-            st.caption(f"✅ {CHECKED}: {fmt.count(facts.trainable)} trainable parameters and "
+            st.caption(f":material/check_circle: {CHECKED}: {fmt.count(facts.trainable)} trainable parameters and "
                        f"{fmt.count(facts.layers)} layers, as above ({fmt.count(facts.non_trainable)} batch-norm "
                        "statistics too).")
 
