@@ -460,7 +460,7 @@ def latency_figure(key: tuple, current: int, reference: str, note: str):
 
 
 def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
-    """The app's Keras model of `config` as a `.keras` or `.tflite` file.
+    """The app's Keras model of `config` as a `.keras`, `.tflite` or `.onnx` file.
 
     Not cached: it runs only when someone clicks a deferred download, outside a script run."""
     from shufflenet import export
@@ -469,7 +469,9 @@ def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
         return export.keras_bytes(model(config))
     if kind == "tflite":
         return export.tflite_bytes(model(config), config)
-    raise ValueError(f"Unknown model file kind {kind!r}: use 'keras' or 'tflite'.")
+    if kind == "onnx":
+        return export.onnx_bytes(model(config), config)
+    raise ValueError(f"Unknown model file kind {kind!r}: use 'keras', 'tflite' or 'onnx'.")
 
 
 # --- trained weights (Predictions) ----------------------------------------------------------

@@ -5,25 +5,17 @@ A tiny network (32x32, one unit per stage), g = 1 and 3, TensorFlow only, 2 runs
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import sys
-from pathlib import Path
 
+import apptest_support
 import pytest
+from apptest_support import no_exception
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import cache
+from explorer.views import latency
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import cache  # noqa: E402
-from explorer.views import latency  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
+make_app = functools.partial(apptest_support.make_app, timeout_s=180)
 TINY = {"view": "latency", "size": "32", "blocks": "1,1,1", "scale": "0.5"}
 
 
@@ -35,16 +27,6 @@ def small_sweep(monkeypatch):
     monkeypatch.setattr(latency, "REPEATS", 2)
 
 
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     at = make_app(**TINY)
     no_exception(at)
@@ -52,7 +34,7 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     assert any("Table 8" in m.value for m in at.markdown)
     assert any("Not measured yet" in i.value for i in at.info)
     assert not list(at.get("plotly_chart"))
-    assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .tflite"]
+    assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .tflite", "Download .onnx"]
 
     sweeps = cache.BUILDS["latency_sweep"]
     at.button(key="lat_measure").click().run()
@@ -98,3 +80,19 @@ def test_fashion_mnist_leaves_mobilenet_out(small_sweep):
     at = make_app(view="latency", task="fashion-mnist", blocks="1,1,1", scale="0.5")
     no_exception(at)
     assert any("needs a 3-channel input" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_the_onnx_download_runs_the_page_s_network():
+    """What "Download .onnx" hands out is the app's model of this configuration, in onnxruntime."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from shufflenet import ShuffleNetConfig
+
+    config = ShuffleNetConfig(blocks=(1, 1, 1), scale=0.5, input_size=32)
+    session = ort.InferenceSession(cache.model_file(config, "onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    want = np.asarray(cache.model(config)(x, training=False))
+    assert got.shape == want.shape and np.max(np.abs(got - want)) <= 1e-4

@@ -1,5 +1,5 @@
 """Latency: measured inference time against MACs over g, in TensorFlow and TFLite, with
-MobileNet 0.5 as the paper's reference point; downloads of this network as .keras and .tflite."""
+MobileNet 0.5 as the paper's reference point; downloads of this network as .keras, .tflite and .onnx."""
 
 from __future__ import annotations
 
@@ -108,15 +108,15 @@ def _downloads(config) -> None:
     st.markdown(f"The Keras model of {config.label} ({config.input_size}×{config.input_size}×{config.channels}, "
                 "the app's random weights) is made into a file when you click: a `.keras` file, which "
                 "`keras.saving.load_model(path, safe_mode=True)` reloads once `import shufflenet` has registered "
-                "its layers, or a `.tflite` file of its BN-folded inference graph, which needs nothing of ours "
-                "(about 10 s to convert at 224×224).")
-    cols = st.columns(2)
+                "its layers, a `.tflite` file of its BN-folded inference graph, which needs nothing of ours "
+                "(about 10 s to convert at 224×224), or an `.onnx` file made from that `.tflite` graph. Any of them "
+                "opens in [Netron](https://netron.app) to see the graph a converter made.")
+    cols = st.columns(3)
     stem = file_stem(config)
-    cols[0].download_button("Download .keras", lambda: cache.model_file(config, "keras"), file_name=f"{stem}.keras",
-                            mime="application/zip", on_click="ignore", key="dl_keras")
-    cols[1].download_button("Download .tflite", lambda: cache.model_file(config, "tflite"),
-                            file_name=f"{stem}.tflite", mime="application/octet-stream", on_click="ignore",
-                            key="dl_tflite")
+    for col, (kind, mime) in zip(cols, (("keras", "application/zip"), ("tflite", "application/octet-stream"),
+                                        ("onnx", "application/octet-stream"))):
+        col.download_button(f"Download .{kind}", lambda kind=kind: cache.model_file(config, kind),
+                            file_name=f"{stem}.{kind}", mime=mime, on_click="ignore", key=f"dl_{kind}")
     st.caption("The cost tables download as CSV from the Complexity view.")
 
 
