@@ -388,6 +388,7 @@ VIEW_KEYS: Mapping[str, ViewKey] = {
         lambda config, _: default_shuffle_width(config.groups),
         lambda config, _: f"layer width for g = {config.groups}, {default_shuffle_width(config.groups)}"),
     "stage": choice("Inside", "inside_stage", STAGES, STAGES[0], "stage"),
+    "axis": choice("Accuracy", "acc_axis", ("groups", "macs"), "groups", "the accuracy charts' horizontal axis"),
     "unit": whole("Inside", "inside_unit", 1, FIELDS["blocks"].high, _inside_default_unit, "unit"),
     LESSON_URL_KEY: ViewKey(None, _always(LESSON_STEP_KEY), _parse_lesson_step, _lesson_allowed, _always(None),
                             _always("lesson off (start it from the sidebar)"), widget=False),

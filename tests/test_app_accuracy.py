@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from apptest_support import make_app, no_exception
 from streamlit.testing.v1 import AppTest
 
 from explorer.views import accuracy
 from shufflenet import checkpoints, experiment
-
-APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 
 
 def _fake_results(folder: Path) -> dict:
@@ -30,15 +29,13 @@ def _fake_results(folder: Path) -> dict:
 
 def _app(monkeypatch, folder) -> AppTest:
     monkeypatch.setattr(checkpoints, "SHIPPED_DIR", folder)
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(view="accuracy")
-    return at.run()
+    return make_app(view="accuracy")
 
 
 def test_accuracy_view_plots_measured_and_paper_points(monkeypatch, tmp_path):
     summary = _fake_results(tmp_path)
     at = _app(monkeypatch, tmp_path)
-    assert not at.exception, [e.value for e in at.exception]
+    no_exception(at)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert len(charts) == 2
     measured, published = charts
@@ -52,18 +49,31 @@ def test_accuracy_view_plots_measured_and_paper_points(monkeypatch, tmp_path):
     assert len(table) == len(summary["cells"]) == 8
     assert any("Removing the shuffle at 0.25x, g = 3" in m.value for m in at.markdown)
 
+    # By default the x axis is g, as the paper's tables: positions 0..4 for g = 1, 2, 3, 4, 8; the
+    # no-shuffle crosses sit just right of their g. The MACs axis puts every point at its MACs.
+    assert measured["layout"]["xaxis"]["ticktext"] == ["1", "2", "3", "4", "8"]
+    assert next(t for t in measured["data"] if t["name"] == "0.25x")["x"] == [0, 2, 4]
+    assert all(0 < x - round(x) < 0.5 for x in no_shuffle["x"])
+    at.segmented_control(key="acc_axis").set_value("macs").run()
+    no_exception(at)
+    assert at.query_params["axis"] == "macs"
+    measured = json.loads(at.get("plotly_chart")[0].proto.spec)
+    x = next(t for t in measured["data"] if t["name"] == "0.25x")["x"]
+    assert measured["layout"]["xaxis"]["title"]["text"].startswith("MACs")
+    assert "ticktext" not in measured["layout"]["xaxis"] and x != [0, 2, 4]
+
 
 def test_bad_results_file_is_a_message_not_an_exception(monkeypatch, tmp_path):
     (tmp_path / experiment.RESULTS_NAME).write_text('{"format": "shufflenet-results", "runs": 3}')
     at = _app(monkeypatch, tmp_path)
-    assert not at.exception
+    no_exception(at)
     assert any("cannot be read" in e.value for e in at.error)
     assert len(at.get("plotly_chart")) == 1  # the paper's half still shows
 
 
 def test_no_results_file_says_how_to_make_one(monkeypatch, tmp_path):
     at = _app(monkeypatch, tmp_path)
-    assert not at.exception
+    no_exception(at)
     assert any("python -m shufflenet experiment" in i.value for i in at.info)
 
 

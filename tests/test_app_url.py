@@ -5,44 +5,21 @@ and compare."""
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
+import functools
 
+import apptest_support
 import pytest
+from apptest_support import no_exception
+from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import sidebar
+from shufflenet import ShuffleNetConfig
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import sidebar  # noqa: E402
-from shufflenet import ShuffleNetConfig, diagrams  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
+make_app = functools.partial(apptest_support.make_app, timeout_s=120)
 
 
 def url_warnings(at: AppTest) -> list[str]:
     return [w.value for w in at.warning if "URL parameter" in w.value]
-
-
-@pytest.fixture
-def no_dot(monkeypatch):
-    """Architecture without Graphviz's `dot` (the browser lays diagrams out): a faster page."""
-    monkeypatch.setattr(diagrams, "dot_available", lambda: False)
 
 
 # --- the views' keys, without a UI ---------------------------------------------------------
@@ -65,6 +42,7 @@ SAMPLES = {
     "width": ("shuffle", "24", {"groups": "8"}),
     "stage": ("inside", "4", {}),
     "unit": ("inside", "3", {}),
+    "axis": ("accuracy", "macs", {}),
     "lesson": ("overview", "2", {}),  # on every view, as `present`
     "present": ("architecture", "1", {}),
 }
@@ -86,6 +64,7 @@ BAD = {
     "width": ("25", "a multiple of g = 8 from 8 to 96"),
     "stage": ("1", "one of 2, 3, 4"),
     "unit": ("17", "a whole number from 1 to 16"),
+    "axis": ("flops", "one of groups, macs"),
     "lesson": ("99", "the number of a step of the lesson, from 1 to"),
     "present": ("big", "1 or 0"),
 }
@@ -177,6 +156,7 @@ VIEWS = {
                      ("slider", "arch_units_stage3_3", (2, 3))],
     "Channel shuffle": [("select_slider", "shuffle_width_g8", 24)],
     "Inside": [("selectbox", "inside_stage", 3), ("number_input", "inside_unit", 3)],
+    "Accuracy": [("segmented_control", "acc_axis", "macs")],
 }
 #: Widgets of the keys every view writes (`ViewKey.view` None), set before each view's own; the
 #: lesson's step is plain session state, set by the lesson's buttons.

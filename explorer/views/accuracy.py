@@ -15,6 +15,9 @@ from .. import sidebar
 from ..sidebar import Selection
 
 MEASURED_KEY, PAPER_KEY = "acc_measured_chart", "acc_paper_chart"
+#: The charts' horizontal axis: key (also the URL's `axis=`) -> what the control shows.
+AXES = {"groups": "Groups g", "macs": "MACs"}
+AXIS_KEY = "acc_axis"
 
 
 def config_for_point(event, task_key: str) -> ShuffleNetConfig | None:
@@ -59,6 +62,11 @@ def render(selection: Selection) -> None:
     except experiment.ExperimentError as exc:
         st.error(f"The shipped results file cannot be read: {exc}")
         summary = None
+    ss = st.session_state
+    axis = st.segmented_control("Horizontal axis", list(AXES), format_func=AXES.get, required=True,
+                                default=ss.get(AXIS_KEY, "groups"), key=AXIS_KEY,
+                                help="Groups g lays the cells out as the paper's Tables 2 and 3 do; MACs places "
+                                     "each network at its cost.")
     left, right = st.columns(2)
     with left:
         if summary is None:
@@ -66,20 +74,22 @@ def render(selection: Selection) -> None:
                     "all --seeds 3 --out runs/grid`, then `python -m shufflenet publish runs/grid`.")
         else:
             df = experiment.accuracy_points(summary)
-            st.plotly_chart(figs.error_vs_cost(df, "macs", "MACs (multiply-adds, FC included)",
-                                               "Measured: Fashion-MNIST, 32×32 (mean ± std over seeds)",
-                                               error_std="error_std"),
-                            key=MEASURED_KEY, on_select=lambda: _select(MEASURED_KEY, "fashion-mnist"),
+            title = "Measured: Fashion-MNIST, 32×32 (mean ± std over seeds)"
+            fig = (figs.error_vs_groups(df, title, error_std="error_std") if axis == "groups" else
+                   figs.error_vs_cost(df, "macs", "MACs (multiply-adds, FC included)", title, error_std="error_std"))
+            st.plotly_chart(fig, key=MEASURED_KEY, on_select=lambda: _select(MEASURED_KEY, "fashion-mnist"),
                             selection_mode="points")
     with right:
         points = pd.DataFrame(paper.imagenet_points())
         points["macs"] = points["mflops"] * 1_000_000
         points["error_std"] = None
-        st.plotly_chart(figs.error_vs_cost(points, "macs", "MFLOPs as the paper counts them (multiply-adds)",
-                                           f"Paper: ImageNet, 224×224 (Tables 2 and 3, {paper.CITATION})"),
-                        key=PAPER_KEY, on_select=lambda: _select(PAPER_KEY, "imagenet"), selection_mode="points")
-        st.caption("The paper gives one complexity budget per width (140, 38 and 13 MFLOPs), so its points of one "
-                   "width share an x value; no seeds or spreads are published.")
+        title = "Paper: ImageNet, 224×224 (Tables 2 and 3)"
+        fig = (figs.error_vs_groups(points, title) if axis == "groups" else
+               figs.error_vs_cost(points, "macs", "MFLOPs as the paper counts them (multiply-adds)", title))
+        st.plotly_chart(fig, key=PAPER_KEY, on_select=lambda: _select(PAPER_KEY, "imagenet"), selection_mode="points")
+        st.caption(f"{paper.CITATION}. The paper gives one complexity budget per width (140, 38 and 13 MFLOPs), "
+                   "so on the MACs axis its "
+                   "points of one width share an x value; no seeds or spreads are published.")
     if summary is None:
         return
     st.subheader("What the measurements say")
