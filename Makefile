@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: run test lint bench setup system clean
+.PHONY: run test test-fast lint bench setup system clean
 
 # Several app processes behind a small sticky proxy (explorer/serve.py; README, "Serving a larger
 # class"): one process uses about one core. PROCESSES=1 runs a single plain Streamlit server.
@@ -22,6 +22,11 @@ endif
 test: setup
 	$(PY) -m ruff check shufflenet explorer tests bench
 	$(PY) -m pytest
+
+# The quick lane while working: no test marked slow (over ~5 s) or browser; `make test` runs all.
+test-fast: setup
+	$(PY) -m ruff check shufflenet explorer tests bench
+	$(PY) -m pytest -m "not slow and not browser" -q
 
 bench: setup
 	$(PY) bench/group_conv.py

@@ -93,7 +93,7 @@ def test_costs_by_family_names_the_chart_families():
     t = analysis.costs_by(ShuffleNetConfig(), by="family").set_index("family")
     assert {"stem conv", "1x1 group conv", "1x1 conv", "3x3 depthwise conv", "fully connected"} <= set(t.index)
     assert t["MACs"].idxmax() == "1x1 group conv"
-    with pytest.raises(ValueError, match="'stage', 'family', 'op'. Received: by='colour'"):
+    with pytest.raises(ValueError, match=r"'stage', 'family', 'op'. Received: by='colour'"):
         analysis.costs_by(ShuffleNetConfig(), by="colour")
 
 

@@ -6,60 +6,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import pytest
+from apptest_support import charts, make_app, metric, no_exception, table_with, texts
+from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import sidebar
+from shufflenet import ShuffleNetConfig
 
-from PIL import Image  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import sidebar  # noqa: E402
-from shufflenet import ShuffleNetConfig  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
 VIEWS = list(sidebar.VIEWS)
 TABLE1_MACS = {1: "142,502,976", 2: "140,036,512", 3: "136,500,672", 4: "133,251,776", 8: "136,829,952"}
 MACS_LABEL = "MACs without FC (Table 1)"
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def metric(at: AppTest, label: str) -> str:
-    matches = [m.value for m in at.metric if m.label == label]
-    assert matches, f"no metric {label!r}; have {[m.label for m in at.metric]}"
-    return matches[0]
-
-
-def warnings(at: AppTest) -> list[str]:
-    return [w.value for w in at.warning]
-
-
-def table_with(at: AppTest, column: str):
-    """The first dataframe shown that has `column`."""
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
-    raise AssertionError(f"no dataframe with a {column!r} column")
-
-
-def charts(at: AppTest, kind: str) -> list:
-    return list(at.get(kind))
 
 
 # --- the URL, without a UI -----------------------------------------------------------------
@@ -167,7 +124,7 @@ def test_default_run_shows_the_paper_network():
     assert metric(at, MACS_LABEL) == TABLE1_MACS[3]
     assert metric(at, "MACs with FC") == "137,460,672"
     assert metric(at, "Parameters") == "1,865,728"
-    assert warnings(at) == []
+    assert texts(at, "warning") == []
     by_g = table_with(at, "current")
     assert by_g.loc[by_g["current"], "groups"].tolist() == [3]
     assert at.query_params["groups"] == "3" and at.query_params["blocks"] == "4,8,4"
@@ -196,7 +153,7 @@ def test_every_view_renders(view):
 def test_url_parameters_are_honoured():
     at = make_app(groups="8", blocks="2,4,2", reduction="0.5", scale="0.5", task="fashion-mnist", view="overview")
     no_exception(at)
-    assert warnings(at) == []
+    assert texts(at, "warning") == []
     assert at.selectbox(key="groups").value == 8
     assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [2, 4, 2]
     assert at.slider(key="reduction").value == 0.5 and at.slider(key="scale").value == 0.5
@@ -212,7 +169,7 @@ def test_url_parameters_are_honoured():
 def test_bad_url_values_warn_and_fall_back_per_field():
     at = make_app(groups="5", blocks="4,x,4", reduction="0.5", scale="9", task="imagenet")
     no_exception(at)
-    text = " ".join(warnings(at))
+    text = " ".join(texts(at, "warning"))
     assert "`groups=5`" in text and "`blocks=4,x,4`" in text and "`scale=9`" in text
     assert "reduction" not in text
     assert at.selectbox(key="groups").value == 3
@@ -222,7 +179,7 @@ def test_bad_url_values_warn_and_fall_back_per_field():
     # The URL now holds the values in use, and the warnings go once the user changes something.
     assert at.query_params["groups"] == "3" and at.query_params["reduction"] == "0.5"
     at.selectbox(key="groups").set_value(4).run()
-    assert warnings(at) == []
+    assert texts(at, "warning") == []
 
 
 def test_task_preset_sets_input_classes_and_scale():
@@ -264,7 +221,7 @@ def test_controls_are_made_from_the_declaration():
 def test_shuffle_toggle_follows_the_url_and_writes_it():
     at = make_app(shuffle="0", groups="8")
     no_exception(at)
-    assert warnings(at) == [] and at.toggle(key="shuffle").value is False
+    assert texts(at, "warning") == [] and at.toggle(key="shuffle").value is False
     assert at.query_params["shuffle"] == "0"
     at.toggle(key="shuffle").set_value(True).run()
     no_exception(at)
@@ -326,7 +283,7 @@ def _png(size=(40, 30), color=(200, 30, 30)) -> bytes:
 def test_predictions_imagenet_gallery():
     at = make_app(view="predictions")
     no_exception(at)
-    assert any("random" in w for w in warnings(at))
+    assert any("random" in w for w in texts(at, "warning"))
     assert at.selectbox(key="pred_sample").value == "astronaut"
     assert "ms" in metric(at, "Inference time")
     (chart,) = charts(at, "plotly_chart")

@@ -10,40 +10,16 @@ DOT source the tests read."""
 from __future__ import annotations
 
 import base64
-import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from apptest_support import charts, make_app, no_exception
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from shufflenet import ShuffleNetConfig, cost_table, diagrams
 
-from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from shufflenet import ShuffleNetConfig, cost_table, diagrams  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
 HAVE_DOT = diagrams.dot_available()
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def charts(at: AppTest, kind: str) -> list:
-    return list(at.get(kind))
 
 
 def shown(at: AppTest) -> list[str]:
@@ -66,12 +42,6 @@ def label(dot: str, node: str) -> str:
     m = re.search(rf'^\s*{node} \[label="(.*?)"', dot, re.M | re.S)
     assert m, f"no node {node!r}"
     return m.group(1)
-
-
-@pytest.fixture
-def no_dot(monkeypatch):
-    """The app as on a server without Graphviz's `dot`: the browser lays out the DOT source."""
-    monkeypatch.setattr(diagrams, "dot_available", lambda: False)
 
 
 @pytest.fixture
@@ -116,7 +86,7 @@ def test_diagrams_are_pictures_laid_out_on_the_server():
     svg = shown(at)
     assert all(s.lstrip().startswith(("<?xml", "<svg")) for s in svg)
     assert "<script" not in " ".join(svg).lower()  # shown as <img>, which runs no script anyway
-    assert [img.proto.imgs[0].alt for img in at.image][0].startswith("The network's stem")
+    assert next(img.proto.imgs[0].alt for img in at.image).startswith("The network's stem")
 
 
 def test_diagrams_without_dot_are_laid_out_by_the_browser(no_dot):

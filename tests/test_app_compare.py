@@ -5,47 +5,24 @@ under `export.file_name`'s names. One real-browser test at 150 % zoom."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import sys
 from pathlib import Path
 
+import apptest_support
 import numpy as np
 import pytest
+from apptest_support import no_exception, table_with
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import charts, figures, tables
+from shufflenet import ShuffleNetConfig, analysis
+from shufflenet.export import file_name
 
-from streamlit.runtime.media_file_manager import MediaFileManager  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import charts, figures, tables  # noqa: E402
-from shufflenet import ShuffleNetConfig, analysis  # noqa: E402
-from shufflenet.export import file_name  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
 MACS = "MACs without FC (Table 1)"
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def table_with(at: AppTest, column: str):
-    """The first dataframe shown that has `column`."""
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
-    raise AssertionError(f"no dataframe with a {column!r} column")
+make_app = functools.partial(apptest_support.make_app, timeout_s=120)
+plotly_charts = functools.partial(apptest_support.charts, kind="plotly_chart")
 
 
 def totals(at: AppTest):
@@ -54,10 +31,6 @@ def totals(at: AppTest):
 
 def said(at: AppTest) -> str:
     return " ".join(m.value for m in at.markdown if "B = " in m.value)
-
-
-def charts_of(at: AppTest) -> list:
-    return list(at.get("plotly_chart"))
 
 
 @pytest.fixture
@@ -95,7 +68,7 @@ def test_compare_view_deltas_and_sweep():
     sweep = table_with(at, "conv_macs")
     assert sweep["groups"].tolist() == [1, 2, 3, 4, 8]
     assert sweep["conv_macs"].tolist() == [142_502_976, 140_036_512, 136_500_672, 133_251_776, 136_829_952]
-    assert len(charts_of(at)) == 5
+    assert len(plotly_charts(at)) == 5
     at.slider(key="cmp_scale").set_value(0.5).run()
     assert totals(at).loc[MACS, "B"] < 50_000_000
 
@@ -209,7 +182,7 @@ def test_every_chart_saves_as_svg_or_png_under_its_file_name():
     at = make_app(view="compare", b_groups="8")
     no_exception(at)
     a = ShuffleNetConfig()
-    names = {chart.proto.id.rsplit("-", 1)[-1]: _toolbar(chart) for chart in charts_of(at)}
+    names = {chart.proto.id.rsplit("-", 1)[-1]: _toolbar(chart) for chart in plotly_charts(at)}
     assert names["cmp_stages_chart"] == {"format": "svg", "filename": "shufflenet-1x-g3-vs-g8-stage-macs"}
     assert names["sweep_macs"]["filename"] == file_name(a, "sweep macs", "svg").removesuffix(".svg")
     assert all(o["format"] == "svg" for o in names.values())
@@ -217,11 +190,11 @@ def test_every_chart_saves_as_svg_or_png_under_its_file_name():
     assert choice.label == "Chart downloads"
     choice.set_value("png").run()
     assert all(_toolbar(c) == {**names[c.proto.id.rsplit("-", 1)[-1]], "format": "png", "scale": charts.PNG_SCALE}
-               for c in charts_of(at))
+               for c in plotly_charts(at))
     at.radio(key="view").set_value("Overview").run()  # a page without the helper's charts
     at.radio(key="view").set_value("Complexity").run()
-    assert {_toolbar(c)["format"] for c in charts_of(at)} == {"png"}  # the choice is kept for the session
-    assert len(charts_of(at)) == 8 and len(at.sidebar.get("button_group")) == 1  # drawn once per page
+    assert {_toolbar(c)["format"] for c in plotly_charts(at)} == {"png"}  # the choice is kept for the session
+    assert len(plotly_charts(at)) == 8 and len(at.sidebar.get("button_group")) == 1  # drawn once per page
 
 
 def test_toolbar_config_refuses_other_formats():

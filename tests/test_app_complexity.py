@@ -6,44 +6,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from apptest_support import make_app, no_exception, table_with
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from shufflenet import ShuffleNetConfig, analysis, cost_table, totals  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def table_with(at: AppTest, column: str) -> pd.DataFrame:
-    """The first dataframe shown that has `column`."""
-    for df in at.dataframe:
-        if column in df.value.columns:
-            return df.value
-    raise AssertionError(f"no dataframe with a {column!r} column")
-
+from shufflenet import ShuffleNetConfig, analysis, cost_table, totals
 
 CHART_KEYS = ["cx_stage_cost", "cx_stage_params", "cx_family_cost", "cx_family_params",
               "cx_stage_traffic", "cx_stage_intensity", "cx_op_traffic", "cx_op_intensity"]

@@ -4,12 +4,11 @@ network: chosen automatically, megvii's preprocessing, ImageNet class names."""
 import json
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
+import pytest
+from apptest_support import make_app, no_exception
 
 from shufflenet import build_model, imagenet
 from shufflenet.checkpoints import MANIFEST_NAME, WEIGHTS_NAME
-
-APP = str(Path(__file__).resolve().parent.parent / "explorer" / "app.py")
 
 
 def _fake_import(root: Path, groups: int, scale: float) -> Path:
@@ -24,13 +23,12 @@ def _fake_import(root: Path, groups: int, scale: float) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_imported_weights_are_offered_and_used(tmp_path, monkeypatch):
     monkeypatch.setattr(imagenet, "IMPORT_ROOT", tmp_path)
     folder = _fake_import(tmp_path, 3, 0.5)
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update({"view": "predictions", "task": "imagenet", "groups": "3", "scale": "0.5"})
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = make_app(view="predictions", task="imagenet", groups="3", scale="0.5", timeout_s=180)
+    no_exception(at)
     assert at.selectbox(key="pred_weights").value == f"megvii ImageNet weights ({folder.name})"
     assert any("megvii" in s.value and "published" in s.value for s in at.success)
     assert not any("random" in w.value for w in at.warning)

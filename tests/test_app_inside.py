@@ -5,37 +5,25 @@ random, imported and (once they ship) trained weights."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
-import sys
 from pathlib import Path
 
+import apptest_support
 import numpy as np
 import pytest
+from apptest_support import no_exception, texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
+from explorer import cache, sidebar
+from shufflenet import activations, imagenet
+from shufflenet.checkpoints import find_shipped_checkpoint
+from shufflenet.plan import shuffle_permutation
 
-from explorer import cache, sidebar  # noqa: E402
-from shufflenet import activations, imagenet  # noqa: E402
-from shufflenet.checkpoints import find_shipped_checkpoint  # noqa: E402
-from shufflenet.plan import shuffle_permutation  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
+make_app = functools.partial(apptest_support.make_app, timeout_s=300)
 FASHION = {"task": "fashion-mnist", "view": "inside"}
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _array(value) -> np.ndarray:
@@ -77,10 +65,6 @@ def _fashion_config(groups: int, scale: float = 0.5):
     """The configuration `?task=fashion-mnist&groups=G&scale=S` gives."""
     state, _ = sidebar.parse_query_params({"task": "fashion-mnist", "groups": str(groups), "scale": str(scale)})
     return sidebar.config_from_state(state)
-
-
-def texts(at: AppTest, kind: str) -> list[str]:
-    return [e.value for e in getattr(at, kind)]
 
 
 @pytest.mark.parametrize("groups", [1, 3, 8])
@@ -286,6 +270,7 @@ def test_the_shipped_checkpoint_is_used_when_it_matches(groups):
     _check_trained(make_app(**FASHION, groups=str(groups)), checkpoint, config)
 
 
+@pytest.mark.slow
 def test_the_shipped_quarter_width_checkpoints_are_used():
     found = [(g, find_shipped_checkpoint(_fashion_config(g, 0.25))) for g in (1, 2, 3, 4, 8)]
     found = [(g, c) for g, c in found if c is not None]

@@ -1,32 +1,21 @@
 """Predictions view: weights selector (random, shipped, uploaded, trained in this session),
 the Fashion-MNIST gallery with true labels, and in-app training end to end."""
 
+import functools
 import io
 import json
 
+import apptest_support
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from apptest_support import no_exception
 
 from shufflenet import ShuffleNetConfig
 from shufflenet.checkpoints import shipped_checkpoints
 
-APP = str(__import__("pathlib").Path(__file__).resolve().parent.parent / "explorer" / "app.py")
+make_app = functools.partial(apptest_support.make_app, timeout_s=180)
+metric = functools.partial(apptest_support.metric, prefix=True)  # "Accuracy on the first 500 ... images"
 TINY = {"view": "predictions", "task": "fashion-mnist", "groups": "2", "scale": "0.25", "blocks": "1,1,1"}
-
-
-def make_app(**params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(params)
-    return at.run()
-
-
-def no_exception(at):
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def metric(at, label):
-    return next(m.value for m in at.metric if m.label.startswith(label))
 
 
 def test_random_weights_say_so_and_score_about_chance():
@@ -39,6 +28,7 @@ def test_random_weights_say_so_and_score_about_chance():
     assert 0 <= acc <= 30
 
 
+@pytest.mark.slow
 def test_training_in_the_app_end_to_end():
     at = make_app(**TINY)
     at.slider(key="train_subset").set_value(2000).run()
@@ -54,6 +44,7 @@ def test_training_in_the_app_end_to_end():
     assert metric(at, "Accuracy on the first 500").endswith("%")
 
 
+@pytest.mark.slow
 def test_stop_button_ends_training_within_a_couple_of_batches():
     import time
 
@@ -117,7 +108,7 @@ def test_uploaded_weights_good_and_mismatched(tmp_path):
     assert not at.error
     assert any("Uploaded mine.weights.h5" in s.value for s in at.success)
     assert at.dataframe[-1].value["label"].str.startswith("c").all()  # the manifest's class names
-    other, other_manifest = _checkpoint_bytes(tmp_path, config.replace(groups=4))
+    _other, other_manifest = _checkpoint_bytes(tmp_path, config.replace(groups=4))
     at.file_uploader(key="pred_manifest_file").set_value(("m.json", other_manifest, "application/json")).run()
     no_exception(at)
     assert at.error and "groups: 4 in the checkpoint, 2 in the model" in at.error[0].value
@@ -145,6 +136,7 @@ def test_fashion_upload_is_converted_and_explained():
 
 
 @pytest.mark.skipif(not shipped_checkpoints(), reason="no shipped checkpoints")
+@pytest.mark.slow
 def test_switch_button_selects_the_checkpoints_weights():
     at = make_app(view="predictions", task="fashion-mnist", groups="3", scale="1.0")
     no_exception(at)
@@ -158,6 +150,7 @@ def test_switch_button_selects_the_checkpoints_weights():
 
 
 @pytest.mark.skipif(not shipped_checkpoints(), reason="no shipped checkpoints")
+@pytest.mark.slow
 def test_imagenet_without_weights_leads_to_the_trained_fashion_network():
     at = make_app(view="predictions", groups="8")
     no_exception(at)

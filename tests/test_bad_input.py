@@ -9,10 +9,10 @@ followed by a good one in the same session, which must work.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
-import os
 import re
 import struct
 import subprocess
@@ -21,29 +21,25 @@ import tomllib
 import zlib
 from pathlib import Path
 
+import apptest_support
 import numpy as np
 import pytest
+from apptest_support import no_exception
 from PIL import Image, ImageFile
+from streamlit.testing.v1 import AppTest
+
+from explorer import format as fmt
+from explorer import sidebar
+from shufflenet import ShuffleNetConfig, checkpoints, cli, complexity, data
+from shufflenet.inference import MAX_PIXELS, UPLOAD_TYPES, ImageDecodeError, decode_image
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import format as fmt  # noqa: E402
-from explorer import sidebar  # noqa: E402
-from shufflenet import ShuffleNetConfig, checkpoints, cli, complexity, data  # noqa: E402
-from shufflenet.inference import MAX_PIXELS, UPLOAD_TYPES, ImageDecodeError, decode_image  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
 ALLOWED = "PNG, JPEG, WebP, BMP or GIF"
 #: A small network for the Predictions view (random weights; builds in a second or two).
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 TINY_URL = {"view": "predictions", "task": "fashion-mnist", "groups": "2", "scale": "0.25", "blocks": "1,1,1"}
 UPLOAD_LIMIT_MB = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+make_app = functools.partial(apptest_support.make_app, timeout_s=180)
 
 
 # --- fixtures made in code ------------------------------------------------------------------
@@ -249,15 +245,6 @@ def test_upload_names_are_shown_never_used(name, shown):
 
 
 # --- uploads: the app -------------------------------------------------------------------------
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def page_still_works(at: AppTest, view: str) -> None:

@@ -7,26 +7,17 @@ Launch arguments and waiting rules: tests/browser_support.py.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, VIEWPORT, ServerError, chromium, settle, start_server, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_TIMEOUT_S = 90
 STEP_TIMEOUT_MS = 60_000
-VIEWPORT = {"width": 1400, "height": 1000}
 
 pytestmark = [
     pytest.mark.browser,
@@ -34,69 +25,31 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium is not installed at /usr/bin/chromium "
                        "(apt-get install chromium); `playwright install` is not used"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 
 
 @pytest.fixture(scope="module")
 def server():
     """The real server on a free port; always stopped, its log kept in tests/artifacts/."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    log = open(ARTIFACTS / "streamlit_server.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = ARTIFACTS / "streamlit_server.log"
+    proc, url = start_server(log)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}; see {ARTIFACTS / 'streamlit_server.log'}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer within {START_TIMEOUT_S} s")
-            time.sleep(0.3)
+        try:
+            wait_healthy(proc, url, timeout_s=START_TIMEOUT_S)
+        except ServerError as exc:
+            pytest.fail(f"{exc}; see {log}")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=STEP_TIMEOUT_MS)
-        try:
-            pg = browser.new_page(viewport=VIEWPORT)
-            pg.set_default_timeout(STEP_TIMEOUT_MS)
-            yield pg
-        finally:
-            browser.close()
-
-
-def settle(page) -> None:
-    """Wait for the rerun a control just triggered to finish."""
-    page.wait_for_timeout(300)  # widgets send their value after a short delay
-    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]")
-    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
-    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0")
+    with chromium(STEP_TIMEOUT_MS) as browser:
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.set_default_timeout(STEP_TIMEOUT_MS)
+        yield pg
 
 
 def choose_view(page, view: str) -> None:
@@ -206,7 +159,7 @@ def test_groups_change_moves_diagram_chart_and_macs(page, server):
     assert macs_figure(page) == "136,500,672"
 
 
-@pytest.mark.parametrize("view,name", [("Channel shuffle", "shuffle"), ("Compare", "compare"),
+@pytest.mark.parametrize(("view", "name"), [("Channel shuffle", "shuffle"), ("Compare", "compare"),
                                        ("Predictions", "predictions")])
 def test_other_views_render_in_the_browser(page, server, view, name):
     page.goto(f"{server}/?view=overview")

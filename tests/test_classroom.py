@@ -262,10 +262,11 @@ def test_a_new_task_brings_its_presets():
 
 def test_the_keras_check_accepts_the_library_s_counts_and_catches_a_wrong_one():
     totals = complexity.totals(CONFIG)
-    right = (f":material/check_circle: Checked against the built Keras model: {totals['params']:,} trainable parameters and "
-             f"{totals['layers']:,} layers, as above.")
+    right = (f":material/check_circle: Checked against the built Keras model: {totals['params']:,} trainable "
+             f"parameters and {totals['layers']:,} layers, as above.")
     assert classroom.check_keras([right, "other text"], CONFIG) == ([], 1)
-    assert classroom.check_keras([":material/hourglass_top: queued for a background build"], CONFIG) == ([], 0)  # not built yet: fine
+    queued = ":material/hourglass_top: queued for a background build"
+    assert classroom.check_keras([queued], CONFIG) == ([], 0)  # not built yet: fine
     wrong = right.replace(f"{totals['layers']:,} layers", f"{totals['layers'] + 1:,} layers")
     problems, checked = classroom.check_keras([wrong], CONFIG)
     assert checked == 1 and len(problems) == 1 and f"{totals['layers'] + 1:,} layers" in problems[0]

@@ -37,7 +37,7 @@ def test_summary_table_looks_like_table1(capsys):
     assert "Stage3" in out and "1536" in out and "136,829,952" in out and "= 137 M" in out
 
 
-@pytest.mark.parametrize("argv,needle", [
+@pytest.mark.parametrize(("argv", "needle"), [
     (["summary", "--groups", "5"], "groups"),
     (["summary", "--scale", "nan"], "scale"),
     (["summary", "--blocks", "1000", "8", "4"], "blocks[stage2]"),

@@ -12,7 +12,7 @@ def test_defaults_are_the_papers():
         3, (4, 8, 4), 0.25, 1.0, 224, 3, 1000)
 
 
-@pytest.mark.parametrize("field,value,needle", [
+@pytest.mark.parametrize(("field", "value", "needle"), [
     ("groups", 5, "one of 1, 2, 3, 4, 8"),
     ("groups", 0, "Received: groups=0"),
     ("groups", "3", "Received: groups='3'"),
@@ -59,7 +59,7 @@ def test_dict_round_trip_and_unknown_fields():
     c = ShuffleNetConfig(groups=8, blocks=(2, 3, 1), reduction=0.3, scale=0.5, input_size=64, channels=1,
                          num_classes=10)
     assert ShuffleNetConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ValueError, match="Unknown configuration field.*width"):
+    with pytest.raises(ValueError, match=r"Unknown configuration field.*width"):
         ShuffleNetConfig.from_dict({"width": 2})
     with pytest.raises(ValueError, match="mapping"):
         ShuffleNetConfig.from_dict([1, 2])
@@ -165,5 +165,5 @@ def test_shuffle_switch():
     assert c.label == "ShuffleNet 0.5x (g=8, no shuffle)"
     assert c.stage_widths == ShuffleNetConfig(groups=8, scale=0.5).stage_widths  # the same network
     assert ShuffleNetConfig.from_dict(c.to_dict()) == c
-    with pytest.raises(ValueError, match="`shuffle` must be true or false. Received: shuffle=0"):
+    with pytest.raises(ValueError, match=r"`shuffle` must be true or false. Received: shuffle=0"):
         ShuffleNetConfig(shuffle=0)

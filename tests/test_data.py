@@ -132,7 +132,7 @@ def test_truncated_gzip_names_the_file(places):
 def test_mismatched_counts_name_the_labels_file(places):
     path, folder = _bad(places, "test_labels")
     write_idx(path, np.zeros(3))
-    with pytest.raises(data.BadDatasetFileError, match="3 labels but t10k-images-idx3-ubyte.gz holds 4") as info:
+    with pytest.raises(data.BadDatasetFileError, match=r"3 labels but t10k-images-idx3-ubyte.gz holds 4") as info:
         data.load_fashion_mnist(folder)
     assert info.value.path == path
 
@@ -169,13 +169,13 @@ def test_fashion_mnist_at_32_is_padded_not_resampled():
 
 
 @pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1), (1, 28, 28), (40, 20, 3), (300, 200, 4), (3, 50, 50)])
-@pytest.mark.parametrize("size,channels", [(32, 1), (64, 3), (96, 1)])
+@pytest.mark.parametrize(("size", "channels"), [(32, 1), (64, 3), (96, 1)])
 def test_shapes_and_range(shape, size, channels):
     images = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
     x = data.preprocess(images, CFG32.replace(input_size=size, channels=channels))
     n = shape[0] if len(shape) == 3 and shape[-1] not in (1, 3, 4) else 1
     assert x.shape == (n, size, size, channels) and x.dtype == np.float32
-    assert 0 <= x.min() and x.max() <= 1
+    assert x.min() >= 0 and x.max() <= 1
 
 
 def test_list_of_mixed_sizes_and_channel_conversion():
@@ -228,7 +228,7 @@ def test_image_folder(tmp_path):
     assert folder.images[0].shape == (12, 10, 3) and folder.images[-1].shape == (8, 8)
     assert data.preprocess(folder.images, CFG32.replace(channels=3)).shape == (5, 32, 32, 3)
     (tmp_path / "dogs" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="broken.png"):
+    with pytest.raises(ValueError, match=r"broken.png"):
         data.load_image_folder(tmp_path)
 
 

@@ -136,7 +136,7 @@ def test_full_graph_units_range():
     assert node_attrs(src, "stage3_unit1_relu") == {"label": "stage3_unit1_relu", "shape": "plaintext", "style": ""}
     assert full_diagram(c, stage=3, units=4).source.count("subgraph cluster_") == 1
     for bad in ((0, 2), (3, 2), (1, 9), "x"):
-        with pytest.raises(ValueError, match="within 1..8"):
+        with pytest.raises(ValueError, match=r"within 1..8"):
             full_diagram(c, stage=3, units=bad)
     with pytest.raises(ValueError, match="give `stage`"):
         full_diagram(c, units=(1, 2))
@@ -252,7 +252,7 @@ def test_latency_errors_are_helpful(latency, message):
 def test_bad_metric_and_rankdir():
     with pytest.raises(ValueError, match="`metric` must be 'default' or one of macs, params"):
         macro_diagram(ShuffleNetConfig(), metric="flops")
-    with pytest.raises(ValueError, match="'TB' .* or 'LR'"):
+    with pytest.raises(ValueError, match=r"'TB' .* or 'LR'"):
         full_diagram(ShuffleNetConfig(), stage=2, rankdir="BT")
 
 

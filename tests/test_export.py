@@ -132,15 +132,15 @@ def test_export_refuses_a_config_the_model_was_not_built_with(tiny):
     with pytest.raises(ValueError, match="does not fit `config`"):
         onnx_bytes(model, config.replace(groups=8))
     # same weights, another permutation: only running the graph can tell
-    with pytest.raises(ValueError, match="does not compute what the model computes.*no file was written"):
+    with pytest.raises(ValueError, match=r"does not compute what the model computes.*no file was written"):
         onnx_bytes(model, config.replace(shuffle_layout="transposed"))
 
 
 def test_export_refuses_what_is_not_a_model_or_a_config(tiny):
     config, model, _ = tiny
-    with pytest.raises(ValueError, match="`model` must be a Keras model.*Received: str"):
+    with pytest.raises(ValueError, match=r"`model` must be a Keras model.*Received: str"):
         onnx_bytes("model.keras", config)
-    with pytest.raises(ValueError, match="`config` must be a ShuffleNetConfig. Received: dict"):
+    with pytest.raises(ValueError, match=r"`config` must be a ShuffleNetConfig. Received: dict"):
         onnx_bytes(model, config.to_dict())
 
 
@@ -201,7 +201,7 @@ def test_latex_table_keeps_column_names_and_text_as_given():
         "Output shape & Stage & ratio \\\\", "\\midrule", "(28, 28, 240) & Stage 2 & 0.125 \\\\"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
+@pytest.mark.parametrize(("kwargs", "message"), [
     ({"df": [[1, 2]]}, "`df` must be a pandas DataFrame. Received: list"),
     ({"label": "tab:50%"}, "`label` must be a LaTeX label"),
     ({"caption": 3}, "`caption` must be text or None"),
@@ -224,7 +224,7 @@ def test_file_name():
     assert file_name(ShuffleNetConfig(), "Größe & Kosten", "tar.gz") == "shufflenet-1x-g3-grosse-kosten.tar.gz"
 
 
-@pytest.mark.parametrize("config, what, ext, message", [
+@pytest.mark.parametrize(("config", "what", "ext", "message"), [
     (ShuffleNetConfig(), " -- ", "csv", "`what` must name the download"),
     (ShuffleNetConfig(), None, "csv", "`what` must name the download"),
     (ShuffleNetConfig(), "layers", "c/sv", "`ext` must be a file extension"),

@@ -176,7 +176,7 @@ def softmax(z):
 
 # --- presets and widths (no torch needed) ---------------------------------------------------------
 
-@pytest.mark.parametrize("groups, scale", list(MEGVII_LISTS))
+@pytest.mark.parametrize(("groups", "scale"), list(MEGVII_LISTS))
 def test_presets_reproduce_megvii_widths(groups, scale):
     config = imagenet.megvii_config(groups, scale)
     _, stem, *stages = MEGVII_LISTS[groups, scale]
@@ -192,7 +192,7 @@ def test_presets_reproduce_megvii_widths(groups, scale):
 def test_unpublished_preset_is_refused_with_the_choices():
     with pytest.raises(WeightsImportError, match=r"groups 3 and 8 at widths 0.5x, 1x, 1.5x, 2x.*groups=4"):
         imagenet.megvii_config(4, 1.0)
-    with pytest.raises(WeightsImportError, match="scale=0.75"):
+    with pytest.raises(WeightsImportError, match=r"scale=0.75"):
         imagenet.megvii_config(3, 0.75)
 
 
@@ -264,7 +264,7 @@ def test_preprocess_geometry_matches_megvii():
     image = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
     batch = imagenet.preprocess(image)
     assert batch.shape == (1, 224, 224, 3) and batch.dtype == np.float32
-    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
     resized = imagenet.resize_bilinear(image, 384, 256)
     np.testing.assert_array_equal(batch[0], resized[16:240, 80:304].astype(np.float32) / 255.0)
     # a constant picture stays constant; a PIL image gives the same as its array
@@ -296,7 +296,7 @@ EQUIVALENCE_CASES = [(3, 1.0, 224), (8, 0.5, 224), (3, 0.5, 160), (8, 1.0, 128),
 
 
 @needs_torch
-@pytest.mark.parametrize("groups, scale, size", EQUIVALENCE_CASES)
+@pytest.mark.parametrize(("groups", "scale", "size"), EQUIVALENCE_CASES)
 def test_imported_keras_model_matches_pytorch_reference(reference, groups, scale, size, record_property):
     net, path = reference(groups, scale, size)
     state = imagenet.load_state_dict(path)

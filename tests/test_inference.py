@@ -111,7 +111,7 @@ def test_preprocess_imagenet_resize_and_center_crop():
     config = ShuffleNetConfig()
     batch = inference.preprocess(gradient((640, 480)), config)
     assert batch.shape == (1, 224, 224, 3) and batch.dtype == np.float32
-    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    assert batch.min() >= 0.0 and batch.max() <= 1.0
     # The short side goes to 256 and the centre 224 stays: the red ramp is symmetric about 0.5.
     red = batch[0, 112, :, 0]
     assert red[0] > 0.05 and red[-1] < 0.95 and abs(red[111] + red[112] - 1.0) < 0.02

@@ -29,6 +29,7 @@ def _alive(pid: int) -> bool:
         return f.read().split()[2] != "Z"
 
 
+@pytest.mark.slow
 def test_job_trains_in_its_own_process_and_reports_every_batch():
     job = TrainingJob(TINY, epochs=1, limit=256, batch_size=64, eval_limit=100, record_subset=False).start()
     assert job.pid is not None and job.pid != os.getpid()
@@ -45,6 +46,7 @@ def test_job_trains_in_its_own_process_and_reports_every_batch():
     assert not state.result.out_dir.exists()
 
 
+@pytest.mark.slow
 def test_stop_ends_after_the_current_batch_and_keeps_the_model():
     job = TrainingJob(TINY, epochs=5, limit=640, batch_size=64, eval_limit=50, record_subset=False)
     job.stop()  # asked before the first batch ends: training ends right after it
@@ -57,6 +59,7 @@ def test_stop_ends_after_the_current_batch_and_keeps_the_model():
     assert state.result.manifest["training"]["stopped_early"] is True
 
 
+@pytest.mark.slow
 def test_a_job_nobody_watches_stops_by_itself_and_leaves_no_process():
     job = TrainingJob(TINY, epochs=20, limit=6400, batch_size=64, eval_limit=50, record_subset=False,
                       abandon_after=3.0).start()
@@ -68,16 +71,26 @@ def test_a_job_nobody_watches_stops_by_itself_and_leaves_no_process():
     assert state.status == "done" and state.result.stopped
 
 
+@pytest.mark.slow
 def test_one_training_at_a_time_and_the_next_can_start():
-    first = TrainingJob(TINY, epochs=20, limit=6400, batch_size=64, eval_limit=50, record_subset=False).start()
+    # batches of 1024 take over 0.1 s, much longer than a progress message takes to reach the parent
+    first = TrainingJob(TINY, epochs=20, limit=6400, batch_size=1024, eval_limit=50, record_subset=False).start()
     with pytest.raises(BusyError, match="already run on this server"):
         TrainingJob(TINY, epochs=1, limit=256, batch_size=64).start()
+    assert _wait_for(lambda: len(first.snapshot().progress) >= 2)  # training is under way
+    seen = len(first.snapshot().progress)
     first.stop()
     assert first.join(timeout=300)
+    state = first.snapshot()
+    assert state.status == "done" and state.result.stopped
+    # the batch it was on when stopped, and at most one more that the parent had not read yet
+    assert seen <= len(state.progress) <= seen + 2, (seen, len(state.progress))
+    assert state.result.manifest["training"]["steps_completed"] == len(state.progress)
     second = TrainingJob(TINY, epochs=1, limit=128, batch_size=64, eval_limit=20, record_subset=False).start()
     assert second.join(timeout=300) and second.snapshot().status == "done"
 
 
+@pytest.mark.slow
 def test_the_cleanup_of_a_collected_job_ends_its_process():
     """What runs when the job object is garbage-collected (its session is gone): the training
     process is asked to stop, and terminated if it does not end within a few seconds."""

@@ -16,7 +16,7 @@ def reference_shuffle(x, g):
     return out
 
 
-@pytest.mark.parametrize("c,g", [(12, 3), (60, 3), (16, 8), (8, 2), (24, 4), (5, 1)])
+@pytest.mark.parametrize(("c", "g"), [(12, 3), (60, 3), (16, 8), (8, 2), (24, 4), (5, 1)])
 def test_shuffle_matches_numpy_reference(c, g):
     x = np.random.default_rng(0).normal(size=(2, 3, 4, c)).astype("float32")
     y = np.asarray(ChannelShuffle(g)(x))
@@ -38,7 +38,7 @@ def test_shuffle_rejects_indivisible_channels():
         ChannelShuffle(0)
 
 
-@pytest.mark.parametrize("cin,cout,g", [(24, 60, 1), (60, 216, 3), (64, 32, 8), (40, 40, 2), (32, 16, 4)])
+@pytest.mark.parametrize(("cin", "cout", "g"), [(24, 60, 1), (60, 216, 3), (64, 32, 8), (40, 40, 2), (32, 16, 4)])
 def test_group_conv_equals_dense_conv_with_block_diagonal_kernel(cin, cout, g):
     x = np.random.default_rng(1).normal(size=(2, 5, 5, cin)).astype("float32")
     layer = GroupConv1x1(cout, groups=g)
@@ -87,7 +87,7 @@ def test_layers_serialise():
         assert type(restored) is type(layer)
 
 
-@pytest.mark.parametrize("c,g", [(60, 3), (16, 8), (24, 4)])
+@pytest.mark.parametrize(("c", "g"), [(60, 3), (16, 8), (24, 4)])
 def test_transposed_layout_is_the_inverse_permutation(c, g):
     paper, transposed = shuffle_permutation(c, g), shuffle_permutation(c, g, layout="transposed")
     np.testing.assert_array_equal(paper[transposed], np.arange(c))

@@ -5,46 +5,24 @@ in the URL, and bad lesson numbers or a bad file give a warning and a valid page
 
 from __future__ import annotations
 
-import os
+import functools
 import re
-import sys
 from pathlib import Path
 
+import apptest_support
 import pytest
+from apptest_support import no_exception, texts
+from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `explorer` is not installed; the app itself does the same
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import format as fmt
+from explorer import lesson, sidebar
+from shufflenet import ShuffleNetConfig, analysis, experiment, paper
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from explorer import format as fmt  # noqa: E402
-from explorer import lesson, sidebar  # noqa: E402
-from shufflenet import ShuffleNetConfig, analysis, diagrams, experiment, paper  # noqa: E402
-
-APP = str(ROOT / "explorer" / "app.py")
+make_app = functools.partial(apptest_support.make_app, timeout_s=300)
 SHIPPED = lesson.load_lesson(lesson.LESSON_FILE)
 #: The step of each topic the lesson must cover, in order: (view, what its title is about).
 TOPICS = [("Complexity", "1×1"), ("Complexity", "group"), ("Compare", "Table 1"), ("Channel shuffle", "shuffle"),
           ("Architecture", "unit"), ("Accuracy", "ccuracy"), ("Latency", "latency"), ("Predictions", "rain")]
-
-
-@pytest.fixture
-def no_dot(monkeypatch):
-    """Architecture without Graphviz's `dot` (the browser lays diagrams out): a faster page."""
-    monkeypatch.setattr(diagrams, "dot_available", lambda: False)
-
-
-def make_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params.update(query)
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def panel(at: AppTest) -> str:
@@ -53,7 +31,8 @@ def panel(at: AppTest) -> str:
 
 
 def warnings(at: AppTest) -> str:
-    return " ".join(w.value for w in at.warning)
+    """Every warning on the page, as one text."""
+    return " ".join(texts(at, "warning"))
 
 
 def sentences(text: str) -> int:
@@ -165,7 +144,7 @@ def test_a_bad_step_is_named_with_its_field_and_left_out(tmp_path, change):
     assert [s.number for s in read.steps] == [1, 3] and read.count == 3
 
 
-@pytest.mark.parametrize("text,expected", [
+@pytest.mark.parametrize(("text", "expected"), [
     (GOOD.replace('question = "Why?"\n', ""), "`question` is missing or empty: every step needs its question"),
     (GOOD.replace('text = "The network costs {macs} multiply-adds."', 'text = "  "'), "`text` is missing or empty"),
     (GOOD.replace("{macs}", "{mcas}"),
@@ -185,7 +164,7 @@ def test_a_missing_or_unknown_text_field_is_named(tmp_path, text, expected):
     assert [s.number for s in read.steps] == [2]
 
 
-@pytest.mark.parametrize("content,expected", [
+@pytest.mark.parametrize(("content", "expected"), [
     ('title = "x"\n[[step]\n', "is not valid TOML"),
     ('title = "x"\n', "has no steps"),
     ("[[step]]\n" + GOOD, "`title` is missing"),

@@ -7,21 +7,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from explorer import cache
+from shufflenet import ShuffleNetConfig
 
-from explorer import cache  # noqa: E402
-from shufflenet import ShuffleNetConfig  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 

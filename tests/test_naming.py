@@ -3,7 +3,7 @@ import pytest
 from shufflenet.naming import LayerName, layer_name, parse_layer_name
 
 
-@pytest.mark.parametrize("args,name,parsed", [
+@pytest.mark.parametrize(("args", "name", "parsed"), [
     (("stem", "conv"), "stem_conv", LayerName("stem", None, "conv")),
     ((3, "gconv1", 2), "stage3_unit2_gconv1", LayerName("stage3", 2, "gconv1")),
     ((3, "shortcut_pool", 1), "stage3_unit1_shortcut_pool", LayerName("stage3", 1, "shortcut_pool")),

@@ -68,7 +68,7 @@ def test_unit_table_and_layer_table():
     assert layers["name"].tolist() == [spec.name for spec in layer_plan(c)]
     row = layers.set_index("name").loc["stage3_unit2_dwconv"]
     assert (row["kernel"], row["stride"], row["padding"], row["receptive_field"], row["jump"]) == (3, 1, 1, 111, 16)
-    with pytest.raises(ValueError, match="'stage', 'unit' or 'layer'. Received: by='pixel'"):
+    with pytest.raises(ValueError, match=r"'stage', 'unit' or 'layer'. Received: by='pixel'"):
         analysis.receptive_field_table(c, by="pixel")
 
 
@@ -138,7 +138,7 @@ def test_a_join_of_misaligned_paths_is_refused():
     a = LayerSpec("a", "maxpool", "stem", None, "a", ("image",), (8, 8, 1), (4, 4, 1), kernel=2, stride=2)
     b = LayerSpec("b", "conv3x3", "stem", None, "b", ("image",), (8, 8, 1), (8, 8, 1), kernel=3, padding=1)
     join = LayerSpec("j", "add", "stem", None, "j", ("a", "b"), (8, 8, 1), (8, 8, 1))
-    with pytest.raises(ValueError, match="not aligned.*a: jump 2.*b: jump 1.*same strides and paddings"):
+    with pytest.raises(ValueError, match=r"not aligned.*a: jump 2.*b: jump 1.*same strides and paddings"):
         plan_receptive_fields((a, b, join))
 
 

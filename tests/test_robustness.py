@@ -26,20 +26,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+import st_protocol
+from browser_support import free_port, stop_server, wait_healthy
+from st_protocol import FINISHED, Session
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+from shufflenet import data
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-import st_protocol  # noqa: E402
-from browser_support import free_port, stop_server, wait_healthy  # noqa: E402
-from st_protocol import FINISHED, Session  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-
-from shufflenet import data  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +172,7 @@ EXE = b"MZ\x90\x00" + bytes(200)
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 
 
-@pytest.mark.parametrize("name, body, mime, message", [
+@pytest.mark.parametrize(("name", "body", "mime", "message"), [
     ("setup.exe", EXE, "application/x-msdownload", "setup.exe is not an image that can be read"),
     ("page.html", HTML, "text/html", "page.html is an HTML page, not an image"),
 ])
@@ -291,7 +285,7 @@ def test_a_tab_closed_mid_training_leaves_no_orphan_and_the_next_session_trains(
 # --- a tab closed mid-measurement ---------------------------------------------------------------
 
 def test_a_tab_closed_mid_measurement_still_gets_its_result(server):
-    proc, url = server
+    _proc, url = server
     query = "task=fashion-mnist&view=latency&groups=2&scale=0.25&blocks=1,1,1"
 
     async def start_and_close() -> list[str]:
@@ -313,7 +307,7 @@ def test_a_tab_closed_mid_measurement_still_gets_its_result(server):
             await session.close()
 
     def measured():
-        shown, progress = run(look())
+        shown, _progress = run(look())
         assert not [t for t in shown if "Another measurement" in t], shown  # it is this network's
         return shown if any("Actual vs theoretical speedup" in t for t in shown) else None
 

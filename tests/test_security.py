@@ -19,13 +19,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
 EXPLORER = sorted((ROOT / "explorer").rglob("*.py"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, stop_server, wait_healthy  # noqa: E402
 
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+|localhost)$")
 
@@ -146,9 +144,9 @@ def test_no_raw_html_anywhere_in_the_ui():
         where = str(path.relative_to(ROOT))
         styles = _style_constants(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg == "unsafe_allow_html":
-                if not (isinstance(node.value, ast.Constant) and node.value.value is False):
-                    found.append(f"{where}:{node.value.lineno} unsafe_allow_html")
+            if (isinstance(node, ast.keyword) and node.arg == "unsafe_allow_html"
+                    and not (isinstance(node.value, ast.Constant) and node.value.value is False)):
+                found.append(f"{where}:{node.value.lineno} unsafe_allow_html")
             if isinstance(node, ast.Call) and _call_name(node) in ("html", "iframe") and "st" in ast.unparse(
                     node.func):
                 arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
@@ -331,7 +329,9 @@ def test_start_up_and_use_make_no_outbound_connection(plain_server):
     def sample() -> None:
         seen_sockets.update(server_sockets(proc.pid))
 
-    def settle(page) -> None:
+    def settle_and_sample(page) -> None:
+        """Like browser_support.settle (script not running, nothing stale), but polled: the server's
+        sockets are sampled while it waits."""
         page.wait_for_timeout(300)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -350,19 +350,19 @@ def test_start_up_and_use_make_no_outbound_connection(plain_server):
             page.on("request", lambda r: page_requests.append(r.url))
             page.goto(f"{url}/?task=fashion-mnist&groups=2&scale=0.25&blocks=1,1,1")
             page.wait_for_selector("h1:has-text('Overview')")
-            settle(page)
+            settle_and_sample(page)
             page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="Groups g").click()
             page.get_by_role("option", name="4", exact=True).click()
-            settle(page)
+            settle_and_sample(page)
             for view in ("Architecture", "Complexity", "Channel shuffle", "Compare", "Predictions"):
                 page.locator("[data-testid=stSidebar] [data-testid=stRadio] label").filter(has_text=view).first.click()
-                settle(page)
+                settle_and_sample(page)
                 page.wait_for_selector(f"h1:has-text('{view}')")
             chooser = page.locator("[data-testid=stFileUploader]").first.locator("input[type=file]")
             chooser.set_input_files({"name": "shirt.png", "mimeType": "image/png", "buffer": _png()})
-            settle(page)
+            settle_and_sample(page)
             page.wait_for_selector("[data-testid=stMetric]:has-text('Inference time')")  # the model ran on it
-            settle(page)
+            settle_and_sample(page)
         finally:
             browser.close()
     sample()
