@@ -153,7 +153,7 @@ def controls(page: Page, state: dict, views: tuple[str, ...]) -> dict[str, tuple
             if isinstance(state[key], float):
                 out[key] = tuple((round(v, _decimals(el.step)), v) for v in grid)
             else:
-                out[key] = tuple((int(round(v)), v) for v in grid)
+                out[key] = tuple((round(v), v) for v in grid)
         elif kind == "checkbox":
             out[key] = ((False, False), (True, True))
     return out

@@ -21,13 +21,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-from shufflenet import ShuffleNetConfig, build_model  # noqa: E402
-from shufflenet import model as model_module  # noqa: E402
-from shufflenet.layers import GroupConv1x1  # noqa: E402
+from shufflenet import ShuffleNetConfig, build_model
+from shufflenet import model as model_module
+from shufflenet.layers import GroupConv1x1
 
 
 class SplitGroupConv(keras.layers.Layer):

@@ -20,12 +20,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from shufflenet import ShuffleNetConfig, analysis, benchmark, build_model, diagrams  # noqa: E402  # noqa: E402
-from shufflenet import complexity as cx  # noqa: E402
-from shufflenet.optimize import inference_model  # noqa: E402
+from shufflenet import ShuffleNetConfig, analysis, benchmark, build_model, diagrams
+from shufflenet import complexity as cx
+from shufflenet.optimize import inference_model
 
 
 def _native_model(config):

@@ -26,7 +26,7 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
 
 def bar(df: pd.DataFrame, x: str, y: str, title: str) -> go.Figure:
     """One bar per row; the hover shows the value with thousands separators and the share."""
-    share = df[f"{y} %"] if f"{y} %" in df else None
+    share = df.get(f"{y} %")
     fig = go.Figure(go.Bar(
         x=df[x].astype(str), y=df[y], marker_color=A_COLOR,
         customdata=share, name=y,

@@ -163,10 +163,10 @@ def wait_healthy(backends: list[Backend], timeout: float = 120) -> None:
         while True:
             if not b.alive:
                 raise RuntimeError(f"app process {b.index} exited with {b.process.returncode} before it answered")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{b.port}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
+            with (contextlib.suppress(OSError),
+                  urllib.request.urlopen(f"http://127.0.0.1:{b.port}/_stcore/health", timeout=2) as r):
+                if r.read().strip() == b"ok":
+                    break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"app process {b.index} did not answer within {timeout:g} s")
             time.sleep(0.1)

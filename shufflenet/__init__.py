@@ -8,8 +8,8 @@ from .naming import layer_name, parse_layer_name
 __version__ = "0.1.0"
 
 __all__ = [
-    "ALLOWED_GROUPS", "ShuffleNetConfig", "build_model", "cost_table", "stage_table", "totals",
-    "unit_table", "layer_name", "parse_layer_name", "__version__",
+    "ALLOWED_GROUPS", "ShuffleNetConfig", "__version__", "build_model", "cost_table", "layer_name",
+    "parse_layer_name", "stage_table", "totals", "unit_table",
 ]
 
 

@@ -268,7 +268,7 @@ class ShuffleNetConfig:
         the nearest multiple of g (at least g) so it splits into groups; at 0.25 it is exact.
         """
         g = self.groups
-        return max(g, int(math.floor(unit_out * self.reduction / g + 0.5)) * g)
+        return max(g, math.floor(unit_out * self.reduction / g + 0.5) * g)
 
     def first_pointwise_groups(self, stage: int, unit: int) -> int:
         """Groups of a unit's first 1x1 conv: 1 for stage 2's first unit, g elsewhere.

@@ -358,7 +358,7 @@ def macro_diagram(config: ShuffleNetConfig, metric: str | None = None, latency=N
     g = _graph("macro", rankdir)
     size = config.input_size
     g.node("input", f"Input\n{_shape((size, size, config.channels))}", fillcolor=COLORS["input"])
-    s1, s2 = stem_sizes(config)
+    s1, _s2 = stem_sizes(config)
     conv = ("Conv1 3×3, stride 2", "+ BN + ReLU", f"→ {_shape((s1, s1, config.stem_width))}")
     pool = ("MaxPool 3×3, stride 2", f"→ {_shape(stages.loc['stem'].output_shape)}")
     if wide:

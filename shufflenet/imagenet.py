@@ -554,7 +554,7 @@ def preprocess(image, size: int = 224, resize: int = 256) -> np.ndarray:
     else:
         new_w, new_h = resize, int(resize / w * h + 0.5)
     resized = resize_bilinear(array, new_w, new_h)
-    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    top, left = round((new_h - size) / 2.0), round((new_w - size) / 2.0)
     crop = resized[top:top + size, left:left + size]
     return (crop.astype(np.float32) / 255.0)[None]
 

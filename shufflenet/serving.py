@@ -492,7 +492,7 @@ class ModelCache:
             # A page waiting for this very build must not wait for the build's pauses, which
             # give way to pages: the build then runs flat out.
             quiet_pause = pause
-            pause = lambda: None if self._waiting.get(config) else quiet_pause()  # noqa: E731
+            pause = lambda: None if self._waiting.get(config) else quiet_pause()
         try:
             if not building.acquire(blocking=False):  # someone builds it: wait for that one build
                 with self._lock:

@@ -525,4 +525,4 @@ def evaluate(path: Path | str, limit: int | None = None, *, data_dir: Path | str
     images, labels = data.load_fashion_mnist(data_dir).test
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    return {"accuracy": accuracy_on(model, checkpoint.config, images, labels), "n": int(len(labels))}
+    return {"accuracy": accuracy_on(model, checkpoint.config, images, labels), "n": len(labels)}

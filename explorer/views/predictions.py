@@ -209,4 +209,4 @@ def _test_batch_accuracy(source: WeightsSource, predictor) -> None:
               help="With the selected weights; random weights score about 10 % (ten classes).")
 
 
-__all__ = ["render", "SESSION", "UPLOADED"]
+__all__ = ["SESSION", "UPLOADED", "render"]
