@@ -211,8 +211,23 @@ def _explicit(padding: int) -> list[list[int]]:
     return [[0, 0], [padding, padding], [padding, padding], [0, 0]]
 
 
+class _ExplicitPadding:
+    """What the padded convolutions share: `padding_pixels` of zeros a side before a "valid" op,
+    in the output shape and in the saved config."""
+
+    padding_pixels: int
+
+    def compute_output_shape(self, input_shape):
+        p = 2 * self.padding_pixels
+        padded = (input_shape[0], *(d + p if d is not None else None for d in input_shape[1:3]), input_shape[3])
+        return super().compute_output_shape(padded)
+
+    def get_config(self):
+        return {**super().get_config(), "padding_pixels": self.padding_pixels}
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PaddedConv2D(keras.layers.Conv2D):
+class PaddedConv2D(_ExplicitPadding, keras.layers.Conv2D):
     """`ZeroPadding2D(padding)` followed by `Conv2D(..., padding="valid")`, in one op.
 
     Same weights as `Conv2D`. Example: ``PaddedConv2D(24, 3, strides=2)`` on a 32x32 input
@@ -230,17 +245,9 @@ class PaddedConv2D(keras.layers.Conv2D):
         y = tf.nn.conv2d(inputs, self.kernel, self.strides, _explicit(self.padding_pixels))
         return y + self.bias if self.use_bias else y
 
-    def compute_output_shape(self, input_shape):
-        p = 2 * self.padding_pixels
-        padded = (input_shape[0], *(d + p if d is not None else None for d in input_shape[1:3]), input_shape[3])
-        return super().compute_output_shape(padded)
-
-    def get_config(self):
-        return {**super().get_config(), "padding_pixels": self.padding_pixels}
-
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PaddedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
+class PaddedDepthwiseConv2D(_ExplicitPadding, keras.layers.DepthwiseConv2D):
     """`ZeroPadding2D(padding)` followed by `DepthwiseConv2D(..., padding="valid")`, in one op
     (the stride-2 depthwise conv of a unit). Same weights as `DepthwiseConv2D`."""
 
@@ -256,14 +263,6 @@ class PaddedDepthwiseConv2D(keras.layers.DepthwiseConv2D):
         s = self.strides
         y = tf.nn.depthwise_conv2d(inputs, self.kernel, [1, s[0], s[1], 1], _explicit(self.padding_pixels))
         return y + self.bias if self.use_bias else y
-
-    def compute_output_shape(self, input_shape):
-        p = 2 * self.padding_pixels
-        padded = (input_shape[0], *(d + p if d is not None else None for d in input_shape[1:3]), input_shape[3])
-        return super().compute_output_shape(padded)
-
-    def get_config(self):
-        return {**super().get_config(), "padding_pixels": self.padding_pixels}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
