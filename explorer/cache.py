@@ -473,16 +473,17 @@ def running_latency() -> serving.Job | None:
 _LATENCY_FIGURES = serving.LRU(32)
 
 
-def latency_figure(key: tuple, current: int, reference: str, note: str):
-    """The chart of the sweep measured for `key` with g = `current` marked (frozen, shared), or
-    None before it is measured. Made once per measurement and g: the Latency view's reruns reuse it."""
+def latency_figure(key: tuple, current: int, reference: str, note: str, x: str = "macs"):
+    """The chart of the sweep measured for `key` against `x` ("macs" or "traffic_bytes") with
+    g = `current` marked (frozen, shared), or None before it is measured. Made once per
+    measurement, g and axis: the Latency view's reruns reuse it."""
     df = LATENCY.result(key)
     if df is None:
         return None
-    cached = _LATENCY_FIGURES.get((key, current, reference, note))
+    cached = _LATENCY_FIGURES.get((key, current, reference, note, x))
     if cached is None or cached[0] is not df:  # none yet, or "Measure again" replaced the sweep
-        cached = (df, figures.frozen(figures.latency_vs_macs(df, current, reference, note)))
-        _LATENCY_FIGURES.put((key, current, reference, note), cached)
+        cached = (df, figures.frozen(figures.latency_vs_macs(df, current, reference, note, x=x)))
+        _LATENCY_FIGURES.put((key, current, reference, note, x), cached)
     return cached[1]
 
 

@@ -185,9 +185,17 @@ def top_k(df: pd.DataFrame, title: str) -> go.Figure:
 SETTING_COLORS = {"TensorFlow": "#0072B2", "TFLite, 1 thread": "#E69F00", "TFLite, 2 threads": "#009E73"}
 
 
-def latency_vs_macs(df: pd.DataFrame, current: int, reference: str, reference_note: str) -> go.Figure:
-    """Measured latency (median, whiskers p10-p90) against MACs, one colour per runtime setting;
-    ShuffleNet's g as labelled circles (the current g larger), `reference` as a star."""
+#: The x axes of the latency charts: column -> (axis title, chart title, hover unit).
+LATENCY_AXES = {"macs": ("MACs (FC included)", "Measured latency vs MACs", "MACs"),
+                "traffic_bytes": ("memory traffic (bytes, float32, batch 1)", "Measured latency vs memory traffic",
+                                  "bytes")}
+
+
+def latency_vs_macs(df: pd.DataFrame, current: int, reference: str, reference_note: str,
+                    x: str = "macs") -> go.Figure:
+    """Measured latency (median, whiskers p10-p90) against MACs (or `x` = "traffic_bytes", memory
+    traffic), one colour per runtime setting; ShuffleNet's g as labelled circles (the current g
+    larger), `reference` as a star."""
     from shufflenet.benchmark import setting_label
 
     fig = go.Figure()
@@ -199,20 +207,20 @@ def latency_vs_macs(df: pd.DataFrame, current: int, reference: str, reference_no
             text = [reference if is_ref else f"g={int(g)}" for g in sub["groups"].fillna(0)]
             size = [16 if is_ref else (15 if g == current else 10) for g in sub["groups"].fillna(0)]
             fig.add_trace(go.Scatter(
-                x=sub["macs"], y=sub["median_ms"], mode="markers+text", text=text, textposition="top center",
+                x=sub[x], y=sub["median_ms"], mode="markers+text", text=text, textposition="top center",
                 name=f"{setting}{' · ' + reference if is_ref else ''}", legendgroup=setting,
                 marker=dict(color=color, size=size, symbol="star" if is_ref else "circle",
                             line=dict(color="#333333", width=1)),
                 error_y=dict(type="data", symmetric=False, array=sub["p90_ms"] - sub["median_ms"],
                              arrayminus=sub["median_ms"] - sub["p10_ms"], color=color, thickness=1),
                 customdata=sub[["model", "p10_ms", "p90_ms"]],
-                hovertemplate="%{customdata[0]}<br>%{x:,} MACs<br>median %{y:.2f} ms "
+                hovertemplate="%{customdata[0]}<br>%{x:,} " + LATENCY_AXES[x][2] + "<br>median %{y:.2f} ms "
                               "(p10 %{customdata[1]:.2f}, p90 %{customdata[2]:.2f})"
                               + (f"<br>{reference_note}" if is_ref else "") + "<extra>" + setting + "</extra>",
             ))
-    fig.update_xaxes(title="MACs (FC included)", tickformat="~s")
+    fig.update_xaxes(title=LATENCY_AXES[x][0], tickformat="~s")
     fig.update_yaxes(title="latency, batch 1 (ms, median)", rangemode="tozero")
-    return _layout(fig, "Measured latency vs MACs", height=460)
+    return _layout(fig, LATENCY_AXES[x][1], height=460)
 
 
 def training_curves(progress) -> go.Figure:

@@ -155,14 +155,15 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
                   progress: Progress | None = None):
     """Measure every g (other fields from `config`) and MobileNet 0.5 in the chosen runtimes.
 
-    Returns a DataFrame: model, groups, macs (all, FC included), conv_macs, params, runtime,
-    threads, batch, median_ms, p10_ms, p90_ms, runs. `optimized` times the BN-folded inference
-    graph (`shufflenet.optimize`), which computes the same function: einsum group convs with the
-    shuffle fused in for TensorFlow, native grouped convs for TFLite.
+    Returns a DataFrame: model, groups, macs (all, FC included), conv_macs, params, traffic_bytes
+    (memory traffic, `complexity.traffic`), runtime, threads, batch, median_ms, p10_ms, p90_ms,
+    runs. `optimized` times the BN-folded inference graph (`shufflenet.optimize`), which computes
+    the same function: einsum group convs with the shuffle fused in for TensorFlow, native grouped
+    convs for TFLite.
     """
     import pandas as pd
 
-    from .complexity import keras_macs, totals
+    from .complexity import keras_totals, totals
     from .model import build_model
     from .optimize import inference_model
 
@@ -182,15 +183,17 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
             tflite_sources[f"g={g}"] = inference_model(m, c, pointwise="native") if optimized else m
         t = totals(c)
         info[f"g={g}"] = {"model": c.label, "groups": g, "macs": t["macs"], "conv_macs": t["conv_macs"],
-                          "params": t["params"]}
+                          "params": t["params"], "traffic_bytes": t["traffic_bytes"]}
     if include_mobilenet:
         report(0.3 * len(groups) / steps, "building MobileNet 0.5")
         mb = mobilenet_reference(config.input_size if config.channels == 3 else 224)
         models[MOBILENET_LABEL] = tflite_sources[MOBILENET_LABEL] = mb
-        macs = keras_macs(mb)
+        mb_totals = keras_totals(mb)
+        macs = mb_totals["macs"]
         fc = int(np.prod(mb.get_layer("conv_preds").kernel.shape)) if "conv_preds" in [x.name for x in mb.layers] else 0
         info[MOBILENET_LABEL] = {"model": MOBILENET_LABEL, "groups": None, "macs": macs, "conv_macs": macs - fc,
-                                 "params": int(sum(np.prod(w.shape) for w in mb.trainable_weights))}
+                                 "params": int(sum(np.prod(w.shape) for w in mb.trainable_weights)),
+                                 "traffic_bytes": mb_totals["traffic_bytes"]}
 
     runners: dict[tuple, Callable[[], float]] = {}
     for k, m in models.items():
@@ -209,6 +212,34 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
                      **dataclasses.asdict(t)})
     report(1.0, "done")
     return pd.DataFrame(rows)
+
+
+#: The costs `cost_predictors` compares: column -> its name in words.
+PREDICTORS = {"macs": "MACs", "traffic_bytes": "memory traffic"}
+
+
+def cost_predictors(df):
+    """Which cost predicts the measured latency of ShuffleNet across g better: per runtime setting,
+    the Pearson correlation of the median latency with MACs and with memory traffic over the
+    ShuffleNet rows (MobileNet left out: it is another network), and the better of the two
+    (None where a correlation cannot be computed: under 3 rows or a constant column)."""
+    import pandas as pd
+
+    rows = []
+    shuffle_rows = df[df["groups"].notna()]
+    for label, (runtime, threads) in settings(shuffle_rows).items():
+        part = shuffle_rows[(shuffle_rows["runtime"] == runtime)
+                            & ((shuffle_rows["threads"] == threads) if threads is not None
+                               else shuffle_rows["threads"].isna())]
+        row = {"setting": label, "n": len(part)}
+        for column in PREDICTORS:
+            x, y = part[column].to_numpy(dtype=float), part["median_ms"].to_numpy(dtype=float)
+            ok = len(part) >= 3 and x.std() > 0 and y.std() > 0
+            row[f"r_{column}"] = float(np.corrcoef(x, y)[0, 1]) if ok else None
+        both = [row[f"r_{c}"] for c in PREDICTORS]
+        row["better"] = None if None in both else PREDICTORS[max(PREDICTORS, key=lambda c: row[f"r_{c}"])]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["setting", "n", *(f"r_{c}" for c in PREDICTORS), "better"])
 
 
 def speedup(df, a: str, b: str, runtime: str = "tensorflow", threads: int | None = None) -> dict:

@@ -322,15 +322,16 @@ def _json_value(v):
 def bench_dict(df, config: ShuffleNetConfig, repeats: int) -> dict:
     """The JSON contract of `bench --format json`: the rows of `benchmark.latency_sweep`, and for
     every runtime setting the actual vs theoretical (MACs) speedup of each model over the first
-    g of the sweep and over MobileNet 0.5."""
+    g of the sweep and over MobileNet 0.5, and which cost (MACs or memory traffic) predicts the
+    measured times across g better (`benchmark.cost_predictors`)."""
     import os
 
-    from .benchmark import MOBILENET_LABEL, speedup
+    from .benchmark import MOBILENET_LABEL, cost_predictors, speedup
 
     rows = []
     for record in df.to_dict(orient="records"):
         row = {k: _json_value(v) for k, v in record.items()}
-        for k in ("groups", "threads", "macs", "conv_macs", "params", "batch", "runs"):
+        for k in ("groups", "threads", "macs", "conv_macs", "params", "traffic_bytes", "batch", "runs"):
             if row.get(k) is not None:
                 row[k] = int(row[k])
         rows.append(row)
@@ -350,7 +351,8 @@ def bench_dict(df, config: ShuffleNetConfig, repeats: int) -> dict:
                                  "actual": round(float(s["actual"]), 3)})
     return {"config": config.to_dict(), "batch": int(df["batch"].iloc[0]), "repeats": repeats,
             "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
-            "rows": rows, "speedups": speedups}
+            "rows": rows, "speedups": speedups,
+            "predictors": [{k: _json_value(v) for k, v in r.items()} for r in cost_predictors(df).to_dict("records")]}
 
 
 def bench_text(result: dict) -> str:

@@ -236,11 +236,18 @@ def keras_cost_table(model) -> pd.DataFrame:
     return _frame(_records(_keras_rows(model, strict=True)))
 
 
+def keras_totals(model) -> dict:
+    """Multiply-adds and memory traffic of any Keras CNN (e.g. the MobileNet baseline of the
+    Latency view), counted by the same rules as `keras_cost_table`: MACs of convolutions,
+    depthwise convolutions and dense layers (every other layer counts none), and every layer's
+    float32 inputs, output and weights as its traffic."""
+    rows = _keras_rows(model, strict=False)
+    return {"macs": int(sum(r["macs"] for r in rows)), "traffic_bytes": int(sum(r["traffic_bytes"] for r in rows))}
+
+
 def keras_macs(model) -> int:
-    """Multiply-adds of any Keras CNN (e.g. the MobileNet baseline of the Latency view), counted
-    by the same rules as `keras_cost_table`: convolutions, depthwise convolutions and dense
-    layers; every other layer counts none."""
-    return int(sum(row["macs"] for row in _keras_rows(model, strict=False)))
+    """`keras_totals(model)["macs"]`."""
+    return keras_totals(model)["macs"]
 
 
 def _keras_rows(model, strict: bool) -> list[dict]:

@@ -14,6 +14,7 @@ from apptest_support import no_exception
 
 from explorer import cache
 from explorer.views import latency
+from shufflenet import ShuffleNetConfig, totals
 
 make_app = functools.partial(apptest_support.make_app, timeout_s=180)
 TINY = {"view": "latency", "size": "32", "blocks": "1,1,1", "scale": "0.5"}
@@ -45,11 +46,17 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     at.run()
     no_exception(at)
     assert cache.BUILDS["latency_sweep"] == sweeps + 1
-    (chart,) = at.get("plotly_chart")
-    spec = json.loads(chart.proto.spec)
-    names = [t["name"] for t in spec["data"]]
-    assert names == ["TensorFlow", "TensorFlow · MobileNet 0.5 (Keras)"]
-    assert [t["text"] for t in spec["data"]] == [["g=1", "g=3"], ["MobileNet 0.5 (Keras)"]]
+    by_macs, by_traffic = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+    for spec in (by_macs, by_traffic):
+        assert [t["name"] for t in spec["data"]] == ["TensorFlow", "TensorFlow · MobileNet 0.5 (Keras)"]
+        assert [t["text"] for t in spec["data"]] == [["g=1", "g=3"], ["MobileNet 0.5 (Keras)"]]
+    assert "traffic" in by_traffic["layout"]["xaxis"]["title"]["text"]
+    measured = cache.measured_latency(cache.latency_key(
+        ShuffleNetConfig(blocks=(1, 1, 1), scale=0.5, input_size=32), (1, 3), ("tensorflow",), (), 2, True))
+    g3 = ShuffleNetConfig(groups=3, blocks=(1, 1, 1), scale=0.5, input_size=32)
+    assert measured.set_index("model").loc[g3.label, "traffic_bytes"] == totals(g3)["traffic_bytes"]
+    # Two values of g are too few for a correlation: the page says so rather than print one.
+    assert any("too few points to tell (2)" in m.value for m in at.markdown)
     table = next(df.value for df in at.dataframe if "TensorFlow ms" in df.value.columns)
     assert table["model"].tolist() == ["ShuffleNet 0.5x (g=1)", "ShuffleNet 0.5x (g=3)", "MobileNet 0.5 (Keras)"]
     assert (table["TensorFlow ms"] > 0).all()
@@ -64,7 +71,7 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     at.selectbox(key="groups").set_value(1).run()
     no_exception(at)
     assert cache.BUILDS["latency_sweep"] == sweeps + 1
-    assert len(list(at.get("plotly_chart"))) == 1
+    assert len(list(at.get("plotly_chart"))) == 2
     assert at.button(key="lat_measure").label == "Measure again"
     at.selectbox(key="lat_b_0.5").set_value("MobileNet 0.5 (Keras)").run()
     no_exception(at)

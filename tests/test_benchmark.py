@@ -46,3 +46,21 @@ def test_speedup_table_actual_vs_theoretical(sweep):
     assert table["theoretical"].tolist() == [2.0, 2.0, 2.0]
     assert table.loc["TensorFlow", "actual"] == pytest.approx(1.25)
     assert table.loc["TFLite, 1 thread", "actual / theoretical"] == pytest.approx(0.625)
+
+
+def test_cost_predictors_say_which_cost_follows_the_times():
+    """Latency made to follow memory traffic exactly: traffic correlates at 1, MACs less, and
+    traffic is named the better predictor; MobileNet (no g) is left out; two points are too few."""
+    rows = []
+    for g, macs, traffic in ((1, 140, 100), (2, 138, 130), (3, 136, 150), (4, 133, 180), (8, 137, 260)):
+        rows.append({**_row(f"g={g}", g, macs, "tensorflow", None, 0.01 * traffic), "traffic_bytes": traffic})
+    rows.append({**_row(benchmark.MOBILENET_LABEL, None, 150, "tensorflow", None, 99.0), "traffic_bytes": 1})
+    table = benchmark.cost_predictors(pd.DataFrame(rows))
+    (row,) = table.to_dict("records")
+    assert row["setting"] == "TensorFlow" and row["n"] == 5
+    assert row["r_traffic_bytes"] == pytest.approx(1.0)
+    by_hand = pd.Series([140, 138, 136, 133, 137]).corr(pd.Series([1.0, 1.3, 1.5, 1.8, 2.6]))
+    assert row["r_macs"] == pytest.approx(by_hand) and row["r_macs"] < 0.5
+    assert row["better"] == "memory traffic"
+    few = benchmark.cost_predictors(pd.DataFrame(rows[:2]))
+    assert few["better"].tolist() == [None] and few["r_macs"].isna().all()

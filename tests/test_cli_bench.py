@@ -31,6 +31,9 @@ def test_bench_json_rows_and_speedups(capsys):
     s = pairs[(g1, g3)]
     assert s["theoretical"] == pytest.approx(rows[g1]["macs"] / rows[g3]["macs"], abs=1e-3)
     assert s["actual"] == pytest.approx(rows[g1]["median_ms"] / rows[g3]["median_ms"], abs=1e-3)
+    assert all(isinstance(r["traffic_bytes"], int) and r["traffic_bytes"] > 0 for r in out["rows"])
+    assert out["predictors"] == [{"setting": "TensorFlow", "n": 2, "r_macs": None, "r_traffic_bytes": None,
+                                  "better": None}]  # two values of g: no correlation
 
 
 def test_bench_table_layout():

@@ -6,10 +6,17 @@ from __future__ import annotations
 import streamlit as st
 
 from shufflenet import ALLOWED_GROUPS
-from shufflenet.benchmark import MOBILENET_LABEL, MOBILENET_PAPER_MFLOPS, latency_table, settings, speedup_table
+from shufflenet.benchmark import (
+    MOBILENET_LABEL,
+    MOBILENET_PAPER_MFLOPS,
+    cost_predictors,
+    latency_table,
+    settings,
+    speedup_table,
+)
 from shufflenet.export import file_stem
 
-from .. import cache
+from .. import cache, charts
 from .. import format as fmt
 from ..sidebar import Selection
 
@@ -71,10 +78,28 @@ def _progress(key) -> None:
     st.rerun()  # it has finished (or failed): the whole view shows the outcome
 
 
+def _predictors(df) -> None:
+    """Which cost predicts the measurement: MACs or memory traffic, by correlation over g."""
+    table = cost_predictors(df)
+    lines = []
+    for row in table.itertuples(index=False):
+        if row.better is None:
+            lines.append(f"- {row.setting}: too few points to tell ({row.n}).")
+            continue
+        lines.append(f"- {row.setting}: correlation of latency with MACs r = {row.r_macs:.2f}, with memory traffic "
+                     f"r = {row.r_traffic_bytes:.2f} over {row.n} values of g: **{row.better}** predicts it better.")
+    st.markdown("**Which cost predicts the time?** Pearson correlation of the measured medians with each cost, "
+                "across g (MobileNet left out):\n" + "\n".join(lines))
+
+
 def _results(df, config, key) -> None:
-    st.plotly_chart(cache.latency_figure(key, config.groups, MOBILENET_LABEL,
-                                         f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"),
-                    key="lat_chart")
+    note = f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"
+    left, right = st.columns(2)
+    charts.plotly(cache.latency_figure(key, config.groups, MOBILENET_LABEL, note), "lat_chart", config,
+                  "latency vs macs", where=left)
+    charts.plotly(cache.latency_figure(key, config.groups, MOBILENET_LABEL, note, x="traffic_bytes"),
+                  "lat_chart_traffic", config, "latency vs traffic", where=right)
+    _predictors(df)
     table = latency_table(df)
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={**fmt.number_columns(table, skip=("groups",)),
