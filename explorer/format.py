@@ -27,6 +27,11 @@ def milliseconds(ms: float) -> str:
     return f"{ms:,.1f} ms"
 
 
+def units(blocks) -> str:
+    """Units per stage as the page writes them: (4, 8, 4) -> "4/8/4"."""
+    return "/".join(map(str, blocks))
+
+
 def shape(s) -> str:
     """(28, 28, 240) -> '28×28×240'."""
     return "×".join(str(int(d)) for d in s)

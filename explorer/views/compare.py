@@ -14,6 +14,7 @@ import streamlit as st
 from shufflenet.config import FIELDS, ShuffleNetConfig
 
 from .. import cache, charts, tables
+from .. import format as fmt
 from ..sidebar import B_FIELDS, Selection, b_key, config_from_state, widget_keys
 
 PREFIX = "cmp_"
@@ -33,7 +34,7 @@ def _keys(field: str) -> tuple[str, ...]:
 
 
 def _value(field: str, value) -> str:
-    text = "/".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
+    text = fmt.units(value) if isinstance(value, tuple) else f"{value:g}"
     return SHOWN[field].format(text)
 
 
@@ -134,7 +135,7 @@ def render(selection: Selection) -> None:
     tables.show(stages, "cmp_stages", a, f"{what} stages", pinned=("stage",), formats={"MACs B/A": "%.4f"},
                 order=[c for c in order if c in stages.columns])
 
-    st.subheader(f"Sweep over g at {a.scale:g}x, units {'/'.join(map(str, a.blocks))}")
+    st.subheader(f"Sweep over g at {a.scale:g}x, units {fmt.units(a.blocks)}")
     st.markdown("The story of the paper's Tables 1 and 2: more groups allow wider layers (more channels "
                 "carry information) at about the same MACs; parameters and activation memory grow.")
     figs = cache.sweep_figures(a)

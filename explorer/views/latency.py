@@ -156,7 +156,7 @@ def render(selection: Selection) -> None:
     other = cache.running_latency()
     other = other if other is not None and other.key != key else None
     st.subheader(f"Sweep over g = {', '.join(map(str, GROUPS))} at {config.scale:g}x, units "
-                 f"{'/'.join(map(str, config.blocks))}, {config.input_size}×{config.input_size}×{config.channels}")
+                 f"{fmt.units(config.blocks)}, {config.input_size}×{config.input_size}×{config.channels}")
     st.caption(HOW.format(repeats=REPEATS) + ("" if include_mobilenet else
                " MobileNet 0.5 is left out: it needs a 3-channel input."))
     st.button("Measure again" if df is not None else "Measure latency", type="primary", key="lat_measure",

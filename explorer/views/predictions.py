@@ -68,7 +68,7 @@ def _choose_weights(selection: Selection) -> tuple[WeightsSource, object] | None
         if near is not None:
             c = near.config
             st.info(f"A trained checkpoint for g = {config.groups} exists at width {c.scale:g}x, input "
-                    f"{c.input_size}×{c.input_size}, units {'/'.join(map(str, c.blocks))}, reduction "
+                    f"{c.input_size}×{c.input_size}, units {fmt.units(c.blocks)}, reduction "
                     f"{c.reduction:g}{'' if c.shuffle else ', without channel shuffle'}; this configuration "
                     "differs.")
             st.button("Switch to the checkpoint's configuration", on_click=_switch_to, args=(c, task.key),
