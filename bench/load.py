@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -121,8 +122,16 @@ class Session:
         sidebar = page.locator("[data-testid=stSidebar]")
         if self.rng.random() < 0.3:
             g = self.rng.choice([g for g in GROUPS if g != self.state["groups"]])
-            await sidebar.get_by_role("combobox", name="Groups g").click()
-            await page.get_by_role("option", name=str(g), exact=True).click()
+            from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+            box = sidebar.get_by_role("combobox", name="Groups g")
+            for _ in range(2):  # a click the busy browser dropped (the box still shows the old g) is made again
+                await box.click()
+                await page.get_by_role("option", name=str(g), exact=True).click()
+                with contextlib.suppress(PlaywrightTimeout):
+                    await sidebar.locator("[data-testid=stSelectbox]").filter(has_text="Groups g").filter(
+                        has_text=re.compile(rf"(^|\D){g}(\D|$)")).first.wait_for(timeout=5_000)
+                    break
             self.state["groups"] = g
             return
         label = self.rng.choice(list(SLIDERS))

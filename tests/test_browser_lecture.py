@@ -112,6 +112,9 @@ def test_presenter_mode_keeps_every_view_legible_on_a_projector(browser, server,
     page.wait_for_selector(f"h1:has-text('{view}')")
     _no_exception(page, view)
     assert page.locator("[data-testid=stSidebar]").get_attribute("data-collapsed") == "true"  # controls collapsed
+    with contextlib.suppress(PlaywrightTimeout):  # the style sheet arrives with the run's first elements
+        page.wait_for_function("() => parseFloat(getComputedStyle(document.documentElement).fontSize) > 16",
+                               timeout=30_000)
     assert page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)") > 16  # larger type
     cut = page.evaluate("() => [...document.querySelectorAll('[data-testid=stMetricValue]')]"
                         ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
