@@ -234,3 +234,19 @@ def test_keras_fit_engine_still_trains(tmp_path):
         training.train(TINY, 1, engine="keras-fit", augment=True)
     with pytest.raises(ValueError, match="engine"):
         training.train(TINY, 1, engine="turbo")
+
+
+@needs_data
+@pytest.mark.slow
+def test_the_smallest_training_the_page_offers_beats_chance():
+    """The training panel's smallest choice (its fewest images, one epoch, its learning rate) on the
+    Fashion-MNIST preset learns something: well above the 10 % of guessing, on the panel's 1,000
+    test images."""
+    from explorer.views import training_panel as panel
+
+    preset = next(t for t in TASKS if t.key == "fashion-mnist")
+    config = ShuffleNetConfig(input_size=preset.input_size, channels=preset.channels,
+                              num_classes=preset.num_classes, scale=preset.scale)
+    result = training.train(config, epochs=panel.EPOCHS_RANGE[0], limit=panel.SUBSET_RANGE[0],
+                            learning_rate=panel.LEARNING_RATE, eval_limit=panel.EVAL_IMAGES, record_subset=False)
+    assert result.manifest["test_accuracy"] > 0.3, result.manifest["test_accuracy"]
