@@ -47,7 +47,7 @@ def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
                     if t and (not seen or seen[-1] != t):
                         seen.append(t)
                 success = page.locator("[data-testid=stAlertContentSuccess]").all_inner_texts()
-                hit = next((s for s in success if s.startswith("Trained")), None)
+                hit = next((s for s in success if "Trained in this session" in s), None)
                 if hit:
                     done = hit
                     break
