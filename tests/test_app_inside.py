@@ -132,6 +132,7 @@ def test_a_unit_the_stage_lacks_gives_a_message_not_an_exception():
     figure(at, activations.unit_taps(config_of(at), 3, 5).output)
 
 
+@pytest.mark.slow
 def test_a_stride_2_unit_shows_the_pooled_shortcut():
     at = make_app(**FASHION, groups="2")
     at.selectbox(key="inside_stage").set_value(3)
@@ -228,6 +229,7 @@ def _fake_import(root: Path, groups: int, scale: float) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_imported_imagenet_weights_use_their_shuffle_layout(tmp_path, monkeypatch):
     monkeypatch.setattr(imagenet, "IMPORT_ROOT", tmp_path)
     folder = _fake_import(tmp_path, 3, 0.5)

@@ -66,6 +66,7 @@ def test_stop_button_ends_training_within_a_couple_of_batches():
     assert state.result.manifest["training"]["steps_completed"] <= seen + 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not shipped_checkpoints(), reason="no shipped checkpoints")
 def test_shipped_checkpoint_is_chosen_automatically_and_labels_the_gallery_correctly():
     ck = shipped_checkpoints()[0]

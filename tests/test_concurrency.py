@@ -78,6 +78,7 @@ def test_dataset_cache_serves_each_thread_its_own_folder(tmp_path):
 
 # --- weights loads --------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_concurrent_weights_loads_accept_the_good_file_and_refuse_the_bad_one(tmp_path):
     # Loading used to record warnings through process-wide filters, which threads overwrite;
     # now each load checks its own file against its own model.

@@ -63,6 +63,7 @@ def test_difference_says_when_it_is_within_noise():
     assert experiment.difference(a, far)["se"] == pytest.approx(100 * (2 * 0.01**2 / 3) ** 0.5)
 
 
+@pytest.mark.slow
 def test_results_file_round_trips_and_nonsense_is_refused(tmp_path):
     runs = {f"r{i}": _run(g, 0.25, True, i, 0.1 + 0.01 * i) for i, g in enumerate((1, 8))}
     experiment.write_results(tmp_path, runs, experiment.RECIPE, "table2")

@@ -101,6 +101,7 @@ def test_the_cleanup_of_a_collected_job_ends_its_process():
     assert not _alive(pid) and not job._finalizer.alive
 
 
+@pytest.mark.slow
 def test_a_failing_training_reports_its_error(tmp_path):
     # an explicit folder that lacks the files falls back to the installed copy, so make one that is bad
     folder = tmp_path / "bad"

@@ -54,6 +54,7 @@ def test_layer_names_match_cost_table():
     assert sorted(layer.name for layer in m.layers[1:]) == sorted(cost_table(c)["name"])
 
 
+@pytest.mark.slow
 def test_save_and_reload_in_safe_mode_gives_identical_outputs(tmp_path):
     c = ShuffleNetConfig(groups=3, input_size=64, blocks=(1, 2, 1))
     m = build_model(c)

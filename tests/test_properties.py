@@ -32,6 +32,7 @@ configs = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs)
 def test_random_configurations_build_and_their_costs_agree(config):
