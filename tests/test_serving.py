@@ -471,7 +471,7 @@ def test_a_measurement_outlives_its_session_and_others_see_it(tiny_sweep):
     assert cache.BUILDS["latency_sweep"] == sweeps + 1
     same.run()
     no_exception(same)
-    assert len(list(same.get("plotly_chart"))) == 1 and not list(same.get("progress"))
+    assert len(list(same.get("plotly_chart"))) == 2 and not list(same.get("progress"))
     other.run()
     assert not other.warning and any("Not measured yet" in i.value for i in other.info)
     assert isinstance(cache.measured_latency(key), pd.DataFrame)
