@@ -53,3 +53,20 @@ def table_with(at: AppTest, column: str) -> pd.DataFrame:
         if column in df.value.columns:
             return df.value
     raise AssertionError(f"no dataframe with a {column!r} column")
+
+
+def fake_import(root, groups: int, scale: float):
+    """An imported checkpoint folder as `import-weights` writes it (random weights, no torch needed)."""
+    import json
+
+    from shufflenet import build_model, imagenet
+    from shufflenet.checkpoints import MANIFEST_NAME, WEIGHTS_NAME
+
+    config = imagenet.megvii_config(groups, scale)
+    out = root / f"g{groups}_{scale}x"
+    out.mkdir(parents=True)
+    build_model(config).save_weights(out / WEIGHTS_NAME)
+    source = root / "fake.pth.tar"
+    source.write_bytes(b"not read")
+    (out / MANIFEST_NAME).write_text(json.dumps(imagenet.build_manifest(config, source, "0" * 64)))
+    return out

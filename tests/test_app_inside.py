@@ -8,12 +8,11 @@ import base64
 import functools
 import io
 import json
-from pathlib import Path
 
 import apptest_support
 import numpy as np
 import pytest
-from apptest_support import no_exception, texts
+from apptest_support import fake_import, no_exception, texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -214,25 +213,10 @@ def imagenet_samples():
     return list(SAMPLE_IMAGES)
 
 
-def _fake_import(root: Path, groups: int, scale: float) -> Path:
-    """An imported checkpoint folder as `import-weights` writes it (random weights, no torch needed)."""
-    from shufflenet import build_model
-    from shufflenet.checkpoints import MANIFEST_NAME, WEIGHTS_NAME
-
-    config = imagenet.megvii_config(groups, scale)
-    out = root / f"g{groups}_{scale}x"
-    out.mkdir(parents=True)
-    build_model(config).save_weights(out / WEIGHTS_NAME)
-    source = root / "fake.pth.tar"
-    source.write_bytes(b"not read")
-    (out / MANIFEST_NAME).write_text(json.dumps(imagenet.build_manifest(config, source, "0" * 64)))
-    return out
-
-
 @pytest.mark.slow
 def test_imported_imagenet_weights_use_their_shuffle_layout(tmp_path, monkeypatch):
     monkeypatch.setattr(imagenet, "IMPORT_ROOT", tmp_path)
-    folder = _fake_import(tmp_path, 3, 0.5)
+    folder = fake_import(tmp_path, 3, 0.5)
     at = make_app(view="inside", task="imagenet", groups="3", scale="0.5")
     no_exception(at)
     assert any("megvii" in s for s in texts(at, "success"))
