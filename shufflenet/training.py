@@ -20,6 +20,7 @@ import numpy as np
 from . import data
 from .checkpoints import MANIFEST_NAME, WEIGHTS_NAME, manifest_header, read_checkpoint
 from .config import ShuffleNetConfig
+from .tensorboard_log import LOG_DIR_NAME, EpochLog
 
 TASK = "fashion-mnist"
 #: Shipped manifests also record the accuracy on the first `SUBSET_SIZE` test images, which a
@@ -367,6 +368,7 @@ def train(
     engine: str = "fast",
     augment: bool = False,
     group_conv: str | None = None,
+    log_dir: Path | str | None = None,
 ) -> TrainResult:
     """Train `config` on Fashion-MNIST with Adam, evaluate it on the test set, and save it.
 
@@ -389,6 +391,8 @@ def train(
         augment: random flips and shifts (fast engine only; see `_augment`).
         group_conv: the 1x1 group conv training path of the fast engine (default
             `default_group_conv()`).
+        log_dir: TensorBoard event files go there (see `tensorboard_log`); by default into
+            `out_dir/tensorboard` when `out_dir` is given, and nowhere otherwise.
     """
     check_task_config(config)
     check_arguments(epochs, limit, batch_size, learning_rate, eval_limit, seed)
@@ -420,16 +424,31 @@ def train(
             graph = training_graph(config, group_conv=group_conv)
             copy_weights(model, graph)
 
-    loop = _Loop(epochs, steps_per_epoch, on_batch, on_epoch, stop)
-    if engine == "fast":
-        inputs = uint8_inputs(train_images, config)
-        _fit_fast(graph, inputs, train_labels, batch_size, seed, augment, optimizer, loop)
-        order = np.random.default_rng(seed + 1).permutation(len(inputs))[:RECALIBRATION_IMAGES]
-        recalibrated = recalibrate_batchnorm(graph, inputs[np.sort(order)])
-        del inputs
-        copy_weights(graph, model)
-    else:
-        _fit_keras(model, config, train_images, train_labels, batch_size, seed, optimizer, loop)
+    if log_dir is None and out_dir is not None:
+        log_dir = Path(out_dir) / LOG_DIR_NAME
+    log = EpochLog(log_dir) if log_dir is not None else None
+
+    def epoch_done(result: EpochResult) -> None:
+        if log is not None:  # the rate the schedule reached at the epoch's last step
+            log.epoch(result.epoch, result.loss, result.accuracy, float(schedule(loop.steps)))
+        if on_epoch is not None:
+            on_epoch(result)
+
+    loop = _Loop(epochs, steps_per_epoch, on_batch, epoch_done, stop)
+    try:
+        if engine == "fast":
+            inputs = uint8_inputs(train_images, config)
+            _fit_fast(graph, inputs, train_labels, batch_size, seed, augment, optimizer, loop)
+            order = np.random.default_rng(seed + 1).permutation(len(inputs))[:RECALIBRATION_IMAGES]
+            recalibrated = recalibrate_batchnorm(graph, inputs[np.sort(order)])
+            del inputs
+            copy_weights(graph, model)
+        else:
+            _fit_keras(model, config, train_images, train_labels, batch_size, seed, optimizer, loop)
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
     seconds = time.perf_counter() - loop.start
     history, state = loop.history, {"stopped": loop.stopped, "steps": loop.steps}
     if engine != "fast":
@@ -439,6 +458,9 @@ def train(
     if eval_limit is not None:
         test_images, test_labels = test_images[:eval_limit], test_labels[:eval_limit]
     test_accuracy = accuracy_on(model, config, test_images, test_labels)
+    if log is not None:
+        log.test(len(history), test_accuracy)
+        log.close()
     manifest = build_manifest(
         config, dataset=dataset, epochs=epochs, epochs_completed=len(history), limit=limit,
         train_images=len(train_labels), batch_size=batch_size, learning_rate=learning_rate, seed=seed,
@@ -453,6 +475,10 @@ def train(
         else:
             acc = accuracy_on(model, config, dataset.test.images[:n], dataset.test.labels[:n])
             manifest["subset_accuracy"] = {"n": n, "accuracy": acc}
+    if log is not None:  # beside the checkpoint: relative, so the folder can move
+        inside = out_dir is not None and Path(log_dir).resolve().is_relative_to(Path(out_dir).resolve())
+        manifest["tensorboard"] = str(Path(log_dir).resolve().relative_to(Path(out_dir).resolve())) if inside \
+            else str(log_dir)
     out = None
     if out_dir is not None:
         out = save_checkpoint(model, manifest, out_dir)
