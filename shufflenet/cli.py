@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from .config import ALLOWED_GROUPS, ShuffleNetConfig
@@ -217,12 +216,15 @@ def _cmd_experiment(args) -> int:
     if args.limit:
         recipe["limit"] = args.limit
     try:
-        experiment.grid_runs(args.grid, args.seeds)
+        runs = experiment.grid_runs(args.grid, args.seeds, args.scales)
         if not 1 <= args.workers <= (os.cpu_count() or 1) * 4:
             raise UsageError(f"--workers must be from 1 to {(os.cpu_count() or 1) * 4}. Received: {args.workers}")
+        if args.adopt:
+            taken = experiment.adopt_published(args.adopt, args.out, recipe)
+            print(f"took {len(taken)} published runs from {args.adopt} as finished", file=sys.stderr)
         bar = _GridBar(sys.stderr)
         summary = experiment.run_grid(args.grid, args.seeds, args.out, workers=args.workers, threads=args.threads,
-                                      recipe=recipe, data_dir=args.data, on_event=bar)
+                                      recipe=recipe, data_dir=args.data, on_event=bar, runs=runs, ray=args.ray)
     except experiment.ExperimentError as exc:
         raise UsageError(str(exc)) from None
     except (data.DatasetNotFoundError, data.BadDatasetFileError) as exc:
@@ -235,31 +237,56 @@ def _cmd_experiment(args) -> int:
 
 
 class _GridBar:
-    """Progress of a grid on stderr: one line per finished run and per epoch of each run."""
+    """Progress of a grid on stderr: a tqdm bar of finished runs (with its ETA) showing how many
+    run and how many are left, one line per finished or failed run, and one per epoch of a
+    local run."""
 
     def __init__(self, stream):
-        self.stream, self.total, self.done, self.started = stream, 0, 0, time.perf_counter()
+        self.stream, self.bar, self.running, self.left = stream, None, 0, 0
+
+    def _status(self) -> None:
+        self.bar.set_postfix_str(f"running {self.running}, left {self.left}", refresh=True)
 
     def __call__(self, kind: str, info: dict) -> None:
+        from tqdm import tqdm
+
         if kind == "start":
-            self.total, self.done = info["total"], info["finished"]
-            line = f"{info['total']} runs, {info['finished']} already finished, {info['todo']} to train"
-        elif kind == "epoch":
-            line = (f"  {info['name']}: epoch {info['epoch']}/{info['epochs']} train accuracy {info['accuracy']:.3f} "
-                    f"({info['seconds']:.0f} s)")
-        elif kind == "finished":
-            self.done = info["done"]
+            where = info.get("where", "local processes")
+            tqdm.write(f"{info['total']} runs, {info['finished']} already finished, {info['todo']} to train "
+                       f"({where})", file=self.stream)
+            self.left = info["todo"]
+            self.bar = tqdm(total=info["total"], initial=info["finished"], unit="run", file=self.stream,
+                            dynamic_ncols=False, ncols=100, mininterval=1.0, smoothing=0.0)
+            self._status()
+            return
+        if kind == "started":
+            self.running, self.left = info["running"], info["left"]
+            self._status()
+            return
+        if kind == "epoch":
+            tqdm.write(f"  {info['name']}: epoch {info['epoch']}/{info['epochs']} train accuracy "
+                       f"{info['accuracy']:.3f} ({info['seconds']:.0f} s)", file=self.stream)
+            return
+        if kind == "finished":
             r = info["result"]
-            width = 30
-            filled = int(width * self.done / max(1, self.total))
-            line = (f"[{'=' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {r['name']}: test error "
-                    f"{100 * r['test_error']:.2f} % in {r['training_seconds']:.0f} s "
-                    f"({time.perf_counter() - self.started:.0f} s elapsed)")
-        elif kind == "failed":
-            line = f"  {info['name']} failed: {info['error']} (the grid goes on; run the command again to retry it)"
-        else:
-            line = f"done: {info['runs']} finished runs"
-        print(line, file=self.stream, flush=True)
+            node = f" on {info['node']}" if "node" in info else ""
+            tqdm.write(f"{r['name']}: test error {100 * r['test_error']:.2f} % in {r['training_seconds']:.0f} s"
+                       f"{node} ({info['done']}/{info['total']} done)", file=self.stream)
+            self.running, self.left = info.get("running", self.running), info.get("left", self.left)
+            self.bar.update(1)
+            self._status()
+            return
+        if kind == "failed":
+            tqdm.write(f"{info['name']} failed: {info['error']} (the grid goes on; run the command again to retry "
+                       "it)", file=self.stream)
+            self.running, self.left = info.get("running", self.running), info.get("left", self.left)
+            self._status()
+            return
+        if self.bar is not None:
+            self.bar.close()
+        failed = info.get("failed") or {}
+        tqdm.write(f"done: {info['runs']} finished runs" + (f", {len(failed)} failed: {', '.join(failed)}"
+                                                            if failed else ""), file=self.stream)
 
 
 def _cmd_publish(args) -> int:
@@ -451,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, default=None, help="override the recipe's epochs (for quick tries)")
     p.add_argument("--limit", type=_positive, default=None, help="train on the first N images (for quick tries)")
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
+    p.add_argument("--scales", type=float, nargs="+", default=None, metavar="WIDTH",
+                   help="train only these widths of the grid (e.g. --scales 0.25)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run every run as a Ray task: local (a Ray instance in this process), auto (the cluster of "
+                        "`ray start`), or a cluster address HOST:PORT; default: local processes, no Ray")
+    p.add_argument("--adopt", default=None, metavar="DIR",
+                   help="first take the runs published in DIR (e.g. assets/checkpoints) as finished, so that more "
+                        "seeds train only the new runs")
     p.set_defaults(func=_cmd_experiment)
 
     p = sub.add_parser("publish", help="ship a finished grid: seed-0 checkpoints, results.json, RESULTS.md")

@@ -77,9 +77,9 @@ class Run:
                                 input_size=recipe["input_size"], channels=recipe["channels"], num_classes=10)
 
 
-def grid_runs(grid: str, seeds: int) -> list[Run]:
+def grid_runs(grid: str, seeds: int, scales: Iterable[float] | None = None) -> list[Run]:
     """Every run of `grid` ("table2", "table3" or "all"), seed 0 of every cell first, so that
-    partial results cover every cell early."""
+    partial results cover every cell early; only the widths in `scales` when given."""
     if grid not in GRIDS:
         raise ExperimentError(f"Unknown grid {grid!r}. Choose one of: {', '.join(GRIDS)}.")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
@@ -90,6 +90,14 @@ def grid_runs(grid: str, seeds: int) -> list[Run]:
         g = GRIDS[part]
         cells += [(groups, scale, shuffle)
                   for scale in g["scales"] for groups in g["groups"] for shuffle in g["shuffle"]]
+    if scales is not None:
+        scales = tuple(scales)
+        known = sorted({scale for _, scale, _ in cells})
+        unknown = [s for s in scales if s not in known]
+        if unknown or not scales:
+            raise ExperimentError(f"Grid {grid!r} has the widths {', '.join(f'{s:g}' for s in known)}. "
+                                  f"Received: {', '.join(f'{s:g}' for s in scales) or 'none'}.")
+        cells = [c for c in cells if c[1] in scales]
     return [Run(groups, scale, shuffle, seed) for seed in range(seeds) for groups, scale, shuffle in cells]
 
 
@@ -103,8 +111,10 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _execute(run: Run, out: str, recipe: dict, threads: int, data_dir: str | None, progress=None) -> dict:
-    """Train one run in this process and write its folder (in a child process of `run_grid`)."""
+def train_into(run: Run, folder: Path, recipe: dict, threads: int, data_dir: str | None,
+               on_epoch: Callable | None = None) -> dict:
+    """Train one run in this process into `folder` (checkpoint, TensorBoard events, and
+    `result.json` last); return the run's summary. Used by the local pool and by Ray tasks."""
     from . import complexity, training
 
     if threads:
@@ -112,19 +122,9 @@ def _execute(run: Run, out: str, recipe: dict, threads: int, data_dir: str | Non
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    parent = os.getppid()
-    folder = Path(out) / run.name
-    partial = Path(out) / f".{run.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    folder = Path(folder)
     config = run.config(recipe)
-
-    def on_epoch(e) -> None:
-        if progress is not None:
-            progress.put((run.name, e.epoch, recipe["epochs"], e.accuracy, e.seconds))
-        if os.getppid() != parent:  # the grid's process is gone: nobody will collect this run
-            raise SystemExit(1)
-
-    result = training.train(config, recipe["epochs"], limit=recipe.get("limit"), out_dir=partial,
+    result = training.train(config, recipe["epochs"], limit=recipe.get("limit"), out_dir=folder,
                             batch_size=recipe["batch_size"], learning_rate=recipe["learning_rate"], seed=run.seed,
                             engine=recipe["engine"], augment=recipe["augment"], data_dir=data_dir, on_epoch=on_epoch)
     m = result.manifest
@@ -135,7 +135,24 @@ def _execute(run: Run, out: str, recipe: dict, threads: int, data_dir: str | Non
         "conv_macs": t["conv_macs"], "params": t["params"], "training_seconds": m["training_seconds"],
         "threads": threads, "config": config.to_dict(),
     }
-    _write_json_atomic(partial / RESULT_NAME, summary)
+    _write_json_atomic(folder / RESULT_NAME, summary)
+    return summary
+
+
+def _execute(run: Run, out: str, recipe: dict, threads: int, data_dir: str | None, progress=None) -> dict:
+    """Train one run in this process and write its folder (in a child process of `run_grid`)."""
+    parent = os.getppid()
+    folder = Path(out) / run.name
+    partial = Path(out) / f".{run.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+
+    def on_epoch(e) -> None:
+        if progress is not None:
+            progress.put((run.name, e.epoch, recipe["epochs"], e.accuracy, e.seconds))
+        if os.getppid() != parent:  # the grid's process is gone: nobody will collect this run
+            raise SystemExit(1)
+
+    summary = train_into(run, partial, recipe, threads, data_dir, on_epoch)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     return summary
@@ -185,10 +202,12 @@ def _child(run: Run, out: str, recipe: dict, threads: int, data_dir: str | None,
 
 def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, threads: int = 1,
              recipe: dict | None = None, data_dir: str | None = None,
-             on_event: Callable[[str, dict], None] | None = None, runs: list[Run] | None = None) -> dict:
+             on_event: Callable[[str, dict], None] | None = None, runs: list[Run] | None = None,
+             ray: str | None = None) -> dict:
     """Train every unfinished run of `grid`, `workers` at once, each in its own process with
     `threads` TensorFlow threads; return the summary (also written to `out/results.json` after
     every finished run). `runs` replaces the grid's runs (a smaller set, e.g. for tests).
+    `ray` ("local", "auto" or a cluster address) runs them as Ray tasks instead (`grid_ray`).
 
     An exception in the caller (Ctrl-C, or `on_event` raising) stops the running processes at
     once; the runs they trained are lost, every finished one is kept."""
@@ -202,6 +221,11 @@ def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, thread
         raise ExperimentError(f"`workers` must be a whole number from 1 to 64. Received: workers={workers!r}")
     out = check_out_dir(out)
     data.load_fashion_mnist(data_dir)  # a missing or corrupt dataset fails now, in one line
+    if ray is not None:
+        from .grid_ray import run_grid_ray
+
+        return run_grid_ray(ray, runs, out, grid=grid, recipe=recipe, threads=threads, data_dir=data_dir,
+                            on_event=on_event)
     emit = on_event or (lambda kind, info: None)
     done = finished_runs(out)
     todo = [r for r in runs if r.name not in done]
@@ -500,6 +524,38 @@ def publish(runs_dir: Path | str, to: Path | str, seed: int = 0) -> dict:
     _write_json_atomic(to / RESULTS_NAME, shipped)
     (to / "RESULTS.md").write_text(results_document(shipped))
     return shipped
+
+
+def adopt_published(source: Path | str, out: Path | str, recipe: dict | None = None) -> list[str]:
+    """Take the runs of a published folder (its `results.json` and the shipped checkpoints of its
+    shipped seed) into the grid folder `out` as finished runs, so that a grid with more seeds
+    trains only the new ones. Runs already finished in `out` are left alone. The published
+    recipe must be the grid's. Returns the names taken."""
+    source, out = Path(source), check_out_dir(out)
+    summary = load_results(source / RESULTS_NAME)
+    want = dict(RECIPE if recipe is None else recipe)
+    if summary["recipe"] != want:
+        changed = sorted(k for k in set(want) | set(summary["recipe"]) if summary["recipe"].get(k) != want.get(k))
+        raise ExperimentError(f"{source / RESULTS_NAME} was made with another recipe (differs in: "
+                              f"{', '.join(changed)}); its runs cannot join this grid.")
+    shipped_seed = summary.get("shipped_seed")
+    taken = []
+    for r in summary["runs"]:
+        folder = out / r["name"]
+        if read_run(folder) is not None:
+            continue
+        partial = out / f".{r['name']}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        if r["seed"] == shipped_seed:
+            shipped = source / shipped_name(r["groups"], r["scale"], r["shuffle"])
+            for name in ("model.weights.h5", "manifest.json"):
+                if (shipped / name).is_file():
+                    shutil.copy2(shipped / name, partial / name)
+        _write_json_atomic(partial / RESULT_NAME, r)
+        os.replace(partial, folder)
+        taken.append(r["name"])
+    return taken
 
 
 def results_document(summary: dict) -> str:
