@@ -262,7 +262,8 @@ def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, thread
                     continue
                 done[name] = result
                 write_results(out, done, recipe, grid)
-                emit("finished", {"name": name, "result": result, "done": len(done), "total": len(runs)})
+                emit("finished", {"name": name, "result": result, "done": sum(r.name in done for r in runs),
+                                  "total": len(runs)})
     finally:
         for p, _ in active.values():
             p.terminate()

@@ -57,6 +57,7 @@ def connect(address: str):
     if address == "local":
         kwargs.update(include_dashboard=False, num_cpus=os.cpu_count() or 1)
     else:
+        _probe(address)
         kwargs["address"] = address
     try:
         ray.init(**kwargs)
@@ -64,6 +65,22 @@ def connect(address: str):
         raise ExperimentError(f"Cannot reach a Ray cluster at {address!r}: {' '.join(str(exc).split())[:300]}. "
                               "Start one with `ray start --head`, or use --ray local.") from None
     return ray
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when a HOST:PORT address does not answer: Ray itself would wait minutes."""
+    import socket
+
+    host_port = address.removeprefix("ray://")
+    if address == "auto" or ":" not in host_port:
+        return
+    host, _, port = host_port.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ExperimentError(f"Cannot reach a Ray cluster at {address!r}: {exc}. Start one with "
+                              "`ray start --head`, or use --ray local.") from None
 
 
 def dataset_files(data_dir: str | None) -> dict[str, bytes]:
@@ -120,7 +137,7 @@ def store(out: Path, name: str, files: dict[str, bytes]) -> dict | None:
         if rel == RESULT_NAME:
             continue
         target = partial / rel
-        if Path(os.path.normpath(target)).parent != target.parent or ".." in Path(rel).parts:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise ExperimentError(f"Run {name} returned a file outside its folder: {rel!r}.")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
@@ -182,7 +199,8 @@ def run_grid_ray(address: str, runs: list[Run], out: Path, *, grid: str, recipe:
                 (out / f".{run.name}.error").unlink(missing_ok=True)
                 done[run.name] = result
                 write_results(out, done, recipe, grid)
-                emit("finished", {"name": run.name, "result": result, "done": len(done), "total": len(runs),
+                emit("finished", {"name": run.name, "result": result, "done": sum(r.name in done for r in runs),
+                                  "total": len(runs),
                                   "running": len(pending), "left": len(todo), "node": reply["node"]})
         summary = write_results(out, done, recipe, grid)
         emit("done", {"seconds": time.perf_counter() - started, "runs": len(done), "failed": failed})
