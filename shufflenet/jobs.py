@@ -133,6 +133,14 @@ class TrainingJob:
         self._reader: threading.Thread | None = None
         self._finalizer = weakref.finalize(self, TrainingJob._cleanup, self._stop, self._holder)
 
+    @property
+    def tensorboard_dir(self) -> Path:
+        """Where the training writes its TensorBoard events (`tensorboard --logdir` it), while
+        the job's temporary folder lives."""
+        from .tensorboard_log import LOG_DIR_NAME
+
+        return self._out / LOG_DIR_NAME
+
     # The process is kept in a one-item list so that the finalizer can stop it without
     # holding the job itself alive.
     @property

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from shufflenet import ShuffleNetConfig, jobs
+from shufflenet import ShuffleNetConfig, jobs, tensorboard_log
 from shufflenet.jobs import BusyError, TrainingJob
 
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
@@ -42,6 +42,9 @@ def test_job_trains_in_its_own_process_and_reports_every_batch():
     assert state.result.manifest["test_images"] == 100
     model = state.result.load_model()
     assert model.count_params() > 0 and not _alive(job.pid)
+    logged = tensorboard_log.read_scalars(job.tensorboard_dir)  # the in-app run's TensorBoard events
+    assert [v for _, v in logged["epoch/loss"]] == pytest.approx([e.loss for e in state.epochs])
+    assert logged["test/accuracy"][-1][1] == pytest.approx(state.result.manifest["test_accuracy"])
     job.discard()
     assert not state.result.out_dir.exists()
 

@@ -65,6 +65,28 @@ def test_train_saves_weights_and_manifest(trained):
 
 @needs_data
 @pytest.mark.slow
+def test_tensorboard_events_beside_the_checkpoint_hold_the_runs_numbers(trained):
+    """Read back with TensorBoard's own event reader, not the library's."""
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
+    from tensorflow import make_ndarray
+
+    result, _progress, out = trained
+    assert result.manifest["tensorboard"] == "tensorboard"
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={TENSORS: 0}).Reload()
+
+    def scalars(tag):
+        return [(e.step, float(make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+
+    history = result.manifest["training"]["history"]
+    assert scalars("epoch/loss") == [(h["epoch"], pytest.approx(h["loss"])) for h in history]
+    assert scalars("epoch/accuracy") == [(h["epoch"], pytest.approx(h["accuracy"])) for h in history]
+    rate = scalars("epoch/learning_rate")
+    assert len(rate) == 1 and rate[0][1] == pytest.approx(0.0, abs=1e-9)  # cosine decay ends at 0
+    assert scalars("test/accuracy") == [(1, pytest.approx(result.manifest["test_accuracy"]))]
+
+
+@needs_data
+@pytest.mark.slow
 def test_progress_reports_every_batch(trained):
     _, progress, _ = trained
     assert [p.batch for p in progress] == [1, 2, 3, 4]

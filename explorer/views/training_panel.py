@@ -98,6 +98,8 @@ def _progress(config: ShuffleNetConfig) -> None:
     st.progress(min(fraction, 1.0), text=f"{job.config.label}: {text}")
     if state.progress:
         st.plotly_chart(figures.training_curves(state.progress), key="train_curves")
+        st.caption(f"The same curves in TensorBoard, while this page keeps the run: "
+                   f"`tensorboard --logdir {job.tensorboard_dir}`")
     if state.status in ("starting", "running", "stopping"):
         st.button("Stop training", on_click=_stop, key="train_stop", disabled=state.status == "stopping",
                   help="Ends after the current batch; the model trained so far is scored and kept.")
