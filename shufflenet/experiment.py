@@ -485,7 +485,8 @@ def results_markdown(summary: dict) -> str:
             lines.append(f"| {s:g}x | {g} | {_pm(_cell(cells, g, s, False))} | {_pm(_cell(cells, g, s))} | "
                          f"{_diff_text(difference(_cell(cells, g, s), _cell(cells, g, s, False)))} |")
     lines += ["", *(f"- {t}" for t in trends(summary)), "",
-              f"Compute: {summary['compute_seconds'] / 3600:.2f} hours of training over {len(summary['runs'])} runs."]
+              f"Compute: {summary['compute_seconds'] / 3600:.2f} hours of training over {len(summary['runs'])} runs "
+              f"({summary['compute_seconds'] / max(1, len(summary['runs'])):.0f} s a run on average)."]
     return "\n".join(lines) + "\n"
 
 
@@ -559,6 +560,20 @@ def adopt_published(source: Path | str, out: Path | str, recipe: dict | None = N
     return taken
 
 
+def _made_by(summary: dict) -> str:
+    """The grid commands that give every cell its seeds: one per number of seeds, the widths named
+    when not every width has that many."""
+    seeds_per_width: dict[float, int] = {}
+    for c in summary["cells"]:
+        seeds_per_width[c["scale"]] = max(seeds_per_width.get(c["scale"], 0), len(c["errors"]))
+    commands = []
+    for n in sorted(set(seeds_per_width.values())):
+        widths = [w for w, k in sorted(seeds_per_width.items()) if k >= n]
+        only = "" if len(widths) == len(seeds_per_width) else " --scales " + " ".join(f"{w:g}" for w in widths)
+        commands.append(f"`python -m shufflenet experiment all --seeds {n}{only} --out runs/grid`")
+    return " and ".join(commands)
+
+
 def results_document(summary: dict) -> str:
     """RESULTS.md: the recipe, the tables, the trends and what was shipped."""
     r = summary["recipe"]
@@ -569,8 +584,9 @@ def results_document(summary: dict) -> str:
               "statistics recomputed on 2,048 training images after training; error on all 10,000 test images.")
     return "\n".join([
         "# Fashion-MNIST results: small-scale counterparts of the paper's Tables 2 and 3", "",
-        "Made by `python -m shufflenet experiment all --seeds 3 --out runs/grid`, then "
-        "`python -m shufflenet publish runs/grid`; machine-readable in `results.json` (every run and every cell).",
+        f"Made by {_made_by(summary)}, then `python -m shufflenet publish runs/grid`; machine-readable in "
+        "`results.json` (every run and every cell). Runs trained by the current grid also leave TensorBoard "
+        "events beside their checkpoints (`tensorboard --logdir runs/grid`).",
         "", f"Recipe, the same for every run: {recipe}", "",
         results_markdown(summary),
         f"Shipped here: the seed-{summary.get('shipped_seed', 0)} checkpoint of every cell, in "
