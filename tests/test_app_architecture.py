@@ -377,3 +377,18 @@ def test_receptive_fields_in_presenter_mode(no_dot):
     assert {m.label: m.value for m in at.metric}["First covers the whole input"] == "stage 4, unit 3"
     spec = _rf_chart(at)
     assert spec["layout"]["font"]["size"] >= 14 and spec["layout"]["height"] >= 400
+
+
+def test_the_lesson_quotes_the_receptive_fields_the_view_shows():
+    from explorer import lesson
+    from shufflenet import analysis
+
+    (step,) = [s for s in lesson.load_lesson(lesson.LESSON_FILE).steps if s.view == "Architecture"]
+    stages = analysis.receptive_field_table(step.config).set_index("stage")["receptive_field"]
+    text = lesson.step_text(step, None)
+    assert f"{stages['stage3']:,} pixels wide after stage 3 and {stages['stage4']:,} after stage 4" in text
+    assert f"picture {step.config.input_size} pixels wide" in text
+    assert "from stage 4, unit 3 on every position sees all of it" in text
+    # For another network the same placeholders give that network's figures.
+    small = ShuffleNetConfig(input_size=96, blocks=(1, 2, 1))
+    assert lesson.fill("{stage4_rf} / {rf_whole_input}", small) == "95 / the global pool"
