@@ -10,8 +10,6 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from shufflenet.diagrams import COLORS
-
 from .figures import _layout
 
 #: The name of the trace that marks the first unit whose every position sees the whole input.
@@ -19,7 +17,9 @@ WHOLE_INPUT_NAME = "first sees the whole input"
 #: Names of the network's parts in the legend.
 PART_NAMES = {"stem": "stem", "stage2": "stage 2", "stage3": "stage 3", "stage4": "stage 4",
               "classifier": "global pool + FC"}
-#: Marker edges: the diagrams' stage colours are pale fills, which need a dark edge on white.
+#: One strong colour per part (Okabe-Ito): the diagrams' pale stage fills were hard to tell apart as dots.
+PART_COLORS = {"stem": "#999999", "stage2": "#0072B2", "stage3": "#E69F00", "stage4": "#CC79A7",
+               "classifier": "#000000"}
 EDGE = "#333333"
 
 
@@ -49,7 +49,7 @@ def receptive_growth(units: pd.DataFrame, input_size: int, title: str) -> go.Fig
         where = [i for i, s in enumerate(units["stage"]) if s == stage]
         fig.add_trace(go.Scatter(
             x=where, y=rows["receptive_field"], mode="markers", name=PART_NAMES.get(stage, stage),
-            marker=dict(size=11, color=COLORS.get(stage, "#cccccc"), line=dict(color=EDGE, width=1.5)),
+            marker=dict(size=11, color=PART_COLORS.get(stage, "#cccccc"), line=dict(color=EDGE, width=1.5)),
             customdata=[custom[i] for i in where], hovertemplate=hover,
         ))
     fig.add_hline(y=input_size, line=dict(color="#D55E00", dash="dash", width=2),

@@ -68,7 +68,7 @@ RF_HELP = {"receptive_field": "Side of the square window of input pixels one out
            "jump": "Input pixels between the centres of neighbouring output positions.",
            "sees_whole_input": "Every output position (corners included) sees every input pixel.",
            "layer": "The stage's (or unit's) last layer, where the field is read."}
-RF_ORDER = ("stage", "unit", "layer", "output_side", "receptive_field", "rf_per_input", "jump", "sees_whole_input")
+RF_ORDER = ("stage", "unit", "receptive_field", "rf_per_input", "sees_whole_input", "output_side", "jump", "layer")
 
 
 class Shown(NamedTuple):
@@ -250,13 +250,13 @@ def _receptive_fields(config) -> None:
     cols[2].metric("First covers the whole input", fmt.part(first["stage"], first["unit"]),
                    help=f"The first unit whose every output position sees all {config.input_size:,} input pixels "
                         f"(receptive field {first['receptive_field']:,} px at {first['layer']}).")
-    left, right = st.columns([3, 2])
-    charts.plotly(cache.receptive_field_figure(config), "arch_rf_chart", config, "receptive fields", where=left)
-    left.caption(RF_NOTE.format(input=f"{config.input_size:,}"))
-    with right:
-        per_unit = st.toggle("Every unit", value=ss.get("arch_rf_units", False), key="arch_rf_units",
-                             help="Lists the receptive field at the end of every unit instead of every stage.")
-        table = units if per_unit else stages
-        tables.show(table, "arch_rf_table", config, "receptive fields" + (" units" if per_unit else ""),
-                    labels=RF_LABELS, help=RF_HELP, formats={"rf_per_input": "%.2f", "start": "%.1f"},
-                    order=[c for c in RF_ORDER if c in table.columns], pinned=("stage",))
+    # The chart and the table each take the page's width: side by side, the table's key columns
+    # scrolled out of sight at the widths of a laptop.
+    charts.plotly(cache.receptive_field_figure(config), "arch_rf_chart", config, "receptive fields")
+    st.caption(RF_NOTE.format(input=f"{config.input_size:,}"))
+    per_unit = st.toggle("Every unit", value=ss.get("arch_rf_units", False), key="arch_rf_units",
+                         help="Lists the receptive field at the end of every unit instead of every stage.")
+    table = units if per_unit else stages
+    tables.show(table, "arch_rf_table", config, "receptive fields" + (" units" if per_unit else ""),
+                labels=RF_LABELS, help=RF_HELP, formats={"rf_per_input": "%.2f", "start": "%.1f"},
+                order=[c for c in RF_ORDER if c in table.columns], pinned=("stage",))
