@@ -290,3 +290,78 @@ def speedup_table(df, a: str, b: str):
                      "actual": round(float(s["actual"]), 3),
                      "actual / theoretical": round(float(s["actual"] / s["theoretical"]), 3)})
     return pd.DataFrame(rows)
+
+
+def _setting_rows(df, runtime: str, threads):
+    """The rows of one runtime setting (threads None/NaN for TensorFlow)."""
+    same = df["runtime"] == runtime
+    return df[same & (df["threads"] == threads if threads is not None else df["threads"].isna())]
+
+
+#: The runtime setting the explorer and `python -m shufflenet bench` run models in by default.
+DEFAULT_SETTING = "TensorFlow"
+
+
+def fastest_settings(df):
+    """Which runtime setting runs each model fastest on this machine: per model (in measured
+    order), the fastest setting and its median, the default setting (TensorFlow, else the first
+    one measured) and its median, and how many times faster the fastest is than the default."""
+    import pandas as pd
+
+    measured = settings(df)
+    default = DEFAULT_SETTING if DEFAULT_SETTING in measured else next(iter(measured), None)
+    labels = [setting_label(r, t) for r, t in df[["runtime", "threads"]].itertuples(index=False)]
+    wide = df.assign(setting=labels).pivot_table(index="model", columns="setting", values="median_ms", sort=False)
+    rows = []
+    for model, times in wide.iterrows():
+        times = times.dropna()
+        best = times.idxmin()
+        groups = df.loc[df["model"] == model, "groups"].iloc[0]
+        rows.append({"model": model, "groups": groups, "fastest": best, "fastest_ms": float(times[best]),
+                     "default": default, "default_ms": float(times[default]),
+                     "speedup": float(times[default] / times[best])})
+    out = pd.DataFrame(rows, columns=["model", "groups", "fastest", "fastest_ms", "default", "default_ms", "speedup"])
+    return out.astype({"groups": "Int64"})
+
+
+#: The costs `group_ratios` sets beside the measured ratios: column -> its name in words.
+COUNTED = {"macs": "MACs", "traffic_bytes": "memory traffic"}
+
+
+def group_ratios(df):
+    """How the last g measured compares with the first (g8 / g1 for the full sweep): for every
+    runtime setting the ratio of the median latencies, and beside them the ratios of the MACs
+    and of the memory traffic the library counts for the same two networks. Over 1: the last g
+    is slower (or costlier). ShuffleNet rows only; empty with fewer than two values of g.
+
+    Columns: quantity ("latency", "macs", "traffic_bytes"), what (the setting, or the cost in
+    words), runtime, threads (None for counts and TensorFlow), first_groups, last_groups, first,
+    last (ms, MACs or bytes) and ratio (last / first)."""
+    import pandas as pd
+
+    columns = ["quantity", "what", "runtime", "threads", "first_groups", "last_groups", "first", "last", "ratio"]
+    shuffle_rows = df[df["groups"].notna()]
+    groups = list(dict.fromkeys(int(g) for g in shuffle_rows["groups"]))
+    if len(groups) < 2:
+        return pd.DataFrame([], columns=columns)
+    first_g, last_g = groups[0], groups[-1]
+    rows = []
+
+    def add(quantity, what, runtime, threads, first, last):
+        rows.append({"quantity": quantity, "what": what, "runtime": runtime, "threads": threads,
+                     "first_groups": first_g, "last_groups": last_g, "first": float(first), "last": float(last),
+                     "ratio": float(last / first)})
+
+    for label, (runtime, threads) in settings(shuffle_rows).items():
+        part = _setting_rows(shuffle_rows, runtime, threads).set_index("groups")
+        if first_g in part.index and last_g in part.index:
+            add("latency", label, runtime, threads, part.loc[first_g, "median_ms"], part.loc[last_g, "median_ms"])
+    counts = shuffle_rows.drop_duplicates("groups").set_index("groups")
+    for column, words in COUNTED.items():
+        if column in counts:
+            add(column, words, None, None, counts.loc[first_g, column], counts.loc[last_g, column])
+    out = pd.DataFrame(rows, columns=columns).astype({"first_groups": "int64", "last_groups": "int64"})
+    # None, not NaN, where a row has no runtime or thread count (the counts; TensorFlow's threads).
+    out["runtime"] = pd.Series([r["runtime"] for r in rows], dtype=object)
+    out["threads"] = pd.Series([None if r["threads"] is None else int(r["threads"]) for r in rows], dtype=object)
+    return out
