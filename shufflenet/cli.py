@@ -490,15 +490,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("bench", help="measured latency vs MACs over g, TensorFlow and TFLite (paper Table 8)")
+    from .benchmark import RUNTIMES
+
+    p = sub.add_parser("bench", help="measured latency vs MACs over g in TensorFlow, TFLite and ONNX Runtime "
+                                     "(paper Table 8)")
     add_config_arguments(p)
     p.add_argument("--groups-list", type=int, nargs="+", choices=ALLOWED_GROUPS, default=list(ALLOWED_GROUPS),
                    metavar="G", help=f"the g to measure, each one of {ALLOWED_GROUPS} (default: all)")
     p.add_argument("--batch", type=_positive, default=1)
     p.add_argument("--repeats", type=_positive, default=20, help="timed runs per model and runtime (default 20)")
-    p.add_argument("--runtimes", nargs="+", choices=("tensorflow", "tflite"), default=["tensorflow", "tflite"])
+    p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["tensorflow", "tflite"],
+                   help="runtimes to time (default tensorflow tflite; onnxruntime converts each TFLite graph to ONNX)")
     p.add_argument("--tflite-threads", type=_positive, nargs="+", default=[1, 2], metavar="N",
-                   help="TFLite interpreter threads to measure (default 1 2)")
+                   help="TFLite interpreter and ONNX Runtime threads to measure (default 1 2)")
     p.add_argument("--no-mobilenet", action="store_true", help="leave out the MobileNet 0.5 reference")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

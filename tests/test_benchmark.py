@@ -109,3 +109,23 @@ def test_group_ratios_need_two_values_of_g(sweep):
     table = benchmark.group_ratios(sweep)
     assert table["what"].tolist() == ["TensorFlow", "TFLite, 1 thread", "TFLite, 2 threads", "MACs"]
     assert table["ratio"].tolist() == pytest.approx([0.8, 0.8, 0.5 / 0.6, 0.5])
+
+
+def test_an_unknown_runtime_is_refused_before_anything_is_built():
+    from shufflenet import ShuffleNetConfig
+
+    with pytest.raises(ValueError, match=r"Unknown runtime\(s\) \['onnx'\]: use some of 'tensorflow', 'tflite', "
+                                         r"'onnxruntime'"):
+        benchmark.latency_sweep(ShuffleNetConfig(), runtimes=["tflite", "onnx"])
+
+
+def test_onnx_runtime_settings_are_named_and_compared_like_tflite(sweep):
+    onnx = sweep[sweep["runtime"] == "tflite"].assign(runtime="onnxruntime",
+                                                      median_ms=lambda d: d["median_ms"] * 2)
+    both = pd.concat([sweep, onnx], ignore_index=True)
+    assert list(benchmark.settings(both))[-2:] == ["ONNX Runtime, 1 thread", "ONNX Runtime, 2 threads"]
+    s = benchmark.speedup(both, "g=1", "g=3", runtime="onnxruntime", threads=2)
+    assert s["actual"] == pytest.approx(1.2 / 1.0)
+    ratios = benchmark.group_ratios(both).set_index("what")
+    assert ratios.loc["ONNX Runtime, 2 threads", "ratio"] == pytest.approx(1.0 / 1.2)
+    assert ratios.loc["ONNX Runtime, 1 thread", "runtime"] == "onnxruntime"

@@ -96,3 +96,18 @@ def test_bench_table_lists_ratios_and_fastest():
     text = bench_text(result)
     assert "g=8 over g=1" in text and "1.46x" in text and "0.97x" in text and "143,000,000" in text
     assert "2.26 ms" in text and "1.87x" in text and "Fastest setting per model" in text
+
+
+@pytest.mark.slow
+def test_bench_times_onnx_runtime(capsys):
+    """--runtimes onnxruntime: each TFLite graph converted to ONNX and timed, named like TFLite."""
+    argv = [*TINY[:-3], "--runtimes", "tflite", "onnxruntime", "--tflite-threads", "1", "--no-mobilenet", "--quiet"]
+    assert main(["bench", *argv, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["groups"], r["runtime"], r["threads"]) for r in out["rows"]] == [
+        (1, "tflite", 1), (1, "onnxruntime", 1), (3, "tflite", 1), (3, "onnxruntime", 1)]
+    assert all(r["median_ms"] > 0 for r in out["rows"])
+    assert [r["what"] for r in out["ratios"]] == ["TFLite, 1 thread", "ONNX Runtime, 1 thread", "MACs",
+                                                  "memory traffic"]
+    assert {f["fastest"] for f in out["fastest"]} <= {"TFLite, 1 thread", "ONNX Runtime, 1 thread"}
+    assert all(f["default"] == "TFLite, 1 thread" for f in out["fastest"])  # no TensorFlow: the first setting

@@ -1,5 +1,6 @@
-"""Latency: measured inference time against MACs over g, in TensorFlow and TFLite, with
-MobileNet 0.5 as the paper's reference point; downloads of this network as .keras, .tflite and .onnx."""
+"""Latency: measured inference time against MACs over g, in TensorFlow, TFLite and ONNX Runtime,
+with MobileNet 0.5 as the paper's reference point, the fastest runtime per model and the last g
+over the first beside the counted costs; downloads of this network as .keras, .tflite and .onnx."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..sidebar import Selection
 
 # What one measurement covers (module-level so tests can make it small).
 GROUPS = ALLOWED_GROUPS
-RUNTIMES = ("tensorflow", "tflite")
+RUNTIMES = ("tensorflow", "tflite", "onnxruntime")
 THREADS = (1, 2)
 REPEATS = 15
 
@@ -38,8 +39,9 @@ LESSON = (
 HOW = (
     "Batch 1, on this server's CPU. **TensorFlow**: the BN-folded inference graph inside one compiled "
     "`tf.function`. **TFLite**: the same network converted (native grouped convs, run by XNNPACK) with 1 and 2 "
-    "interpreter threads. Each model is warmed up, then timed {repeats} times, all models round-robin so that "
-    "load on the machine moves them together; dots are medians, whiskers the 10th-90th percentiles. "
+    "interpreter threads. **ONNX Runtime**: that TFLite graph converted to ONNX (as the .onnx download below), "
+    "CPU provider, 1 and 2 threads. Each model is warmed up, then timed {repeats} times, all models round-robin "
+    "so that load on the machine moves them together; dots are medians, whiskers the 10th-90th percentiles. "
     "Weights are random: latency does not depend on them."
 )
 
@@ -207,7 +209,8 @@ def render(selection: Selection) -> None:
     if df is None and not running:
         st.info("Not measured yet for this scale, units and input. Measuring builds every g"
                 f"{' and MobileNet 0.5' if include_mobilenet else ''}, converts each to TFLite (about 10 s each "
-                "at 224×224) and times them: a few minutes at 224×224 on this 2-core server, about a minute at 64×64.")
+                "at 224×224) and from there to ONNX, and times them: a few minutes at 224×224 on this 2-core server, "
+                "about a minute at 64×64.")
     elif df is not None:
         _results(df, config, key)
     _downloads(config)
