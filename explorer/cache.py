@@ -398,6 +398,17 @@ def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
     return figures.compare_stages(analysis.compare_stages(a, b))
 
 
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@_frozen
+def receptive_field_figure(config: ShuffleNetConfig):
+    """The receptive field unit by unit against the input's side (Architecture)."""
+    from . import figures_receptive
+
+    return figures_receptive.receptive_growth(receptive_field_table(config, "unit"), config.input_size,
+                                              f"Receptive field unit by unit, {config.input_size}×"
+                                              f"{config.input_size} input")
+
+
 # --- pictures -------------------------------------------------------------------------------
 
 @st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=16)

@@ -182,7 +182,8 @@ def top_k(df: pd.DataFrame, title: str) -> go.Figure:
 
 
 #: One colour per runtime setting of the latency lab.
-SETTING_COLORS = {"TensorFlow": "#0072B2", "TFLite, 1 thread": "#E69F00", "TFLite, 2 threads": "#009E73"}
+SETTING_COLORS = {"TensorFlow": "#0072B2", "TFLite, 1 thread": "#E69F00", "TFLite, 2 threads": "#009E73",
+                  "ONNX Runtime, 1 thread": "#CC79A7", "ONNX Runtime, 2 threads": "#D55E00"}
 
 
 #: The x axes of the latency charts: column -> (axis title, chart title, hover unit).

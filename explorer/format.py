@@ -32,6 +32,17 @@ def units(blocks) -> str:
     return "/".join(map(str, blocks))
 
 
+def part(stage: str, unit=None) -> str:
+    """Where in the network, in words: ("stage4", 3) -> "stage 4, unit 3"; "stem" -> "the stem";
+    "classifier" -> "the global pool" (the classifier's only layer with a window)."""
+    if stage == "stem":
+        return "the stem"
+    if stage == "classifier":
+        return "the global pool"
+    where = f"stage {stage.removeprefix('stage')}"
+    return where if unit is None else f"{where}, unit {int(unit)}"
+
+
 def shape(s) -> str:
     """(28, 28, 240) -> '28×28×240'."""
     return "×".join(str(int(d)) for d in s)

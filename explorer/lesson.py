@@ -118,6 +118,10 @@ def _figures(config: ShuffleNetConfig) -> Mapping[str, str]:
         out.update({f"{name}_macs": fmt.count(row["MACs"]), f"{name}_params": fmt.count(row["params"]),
                     f"{name}_in": fmt.shape(row["input_shape"]), f"{name}_out": fmt.shape(row["output_shape"]),
                     f"{name}_groups": str(row["groups"])})
+    for row in analysis.receptive_field_table(config).to_dict("records"):
+        out[f"{row['stage']}_rf"] = fmt.count(row["receptive_field"])
+    first = analysis.first_whole_input(analysis.receptive_field_table(config, "unit"))
+    out["rf_whole_input"] = fmt.part(first["stage"], first["unit"])
     error = (paper.TABLE2_ERROR.get(config.scale, {}).get(config.groups) if config.shuffle
              else paper.TABLE3_ERROR.get((config.scale, config.groups), (None,))[0])
     if error is not None:

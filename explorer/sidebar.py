@@ -381,6 +381,7 @@ VIEW_KEYS: Mapping[str, ViewKey] = {
             state.get("arch_full_stage", ARCH_PART_DEFAULT), _arch_units_count(config, state)),
         _parse_units, _units_allowed, _always((1, 2)), _always("units 1-2"),
         text=lambda value: f"{value[0]}-{value[1]}"),
+    "rf_units": switch("Architecture", "arch_rf_units", False, "receptive fields of every unit"),
     "width": ViewKey(
         "Channel shuffle", lambda config, _: SHUFFLE_WIDTH_KEY.format(config.groups), _parse_width,
         lambda config, _: (f"it must be a multiple of g = {config.groups} from {config.groups} to "

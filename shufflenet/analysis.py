@@ -213,8 +213,15 @@ def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.Dat
     Columns: stage, unit (by unit), the layer's name, part, op, kernel, stride, padding (by
     layer), layer (the last layer, by stage and unit), output_side, receptive_field (side in
     input pixels, not clipped to the image), jump (input pixels between neighbouring outputs),
-    start (image coordinate of the centre of output position 0's window) and sees_whole_input
-    (every output position sees every input pixel).
+    start (image coordinate of the centre of output position 0's window), rf_per_input (the
+    receptive field's side over the input's side: from 1 on, one window is as wide as the
+    picture), sees_whole_input (every output position sees every input pixel) and
+    first_whole_input (True on the first row that sees the whole input, the point where the
+    network's view first covers the picture; the global pool always does, so every table has one).
+
+    A window as wide as the picture is not yet enough: the window of a position at the edge is
+    centred on the edge, so it has to be about twice the picture's side before every position
+    sees all of it (`receptive.sees_whole_input`).
     """
     if by not in ("stage", "unit", "layer"):
         raise ValueError(f"`by` must be 'stage', 'unit' or 'layer'. Received: by={by!r}")
@@ -238,7 +245,15 @@ def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.Dat
     if by != "stage":
         df["unit"] = pd.array([r["unit"] for r in records], dtype="Int64")
     df["start"] = df["start"].astype("float64")
+    df.insert(df.columns.get_loc("jump"), "rf_per_input", df["receptive_field"] / config.input_size)
+    df["first_whole_input"] = df["sees_whole_input"] & ~df["sees_whole_input"].shift(fill_value=False)
     return df
+
+
+def first_whole_input(table: pd.DataFrame) -> dict:
+    """The row of a `receptive_field_table` where every output position first sees the whole
+    input, as a dict of its columns."""
+    return table[table["first_whole_input"]].iloc[0].to_dict()
 
 
 # --- A/B comparison --------------------------------------------------------------------------

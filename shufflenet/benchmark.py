@@ -1,11 +1,12 @@
 """Latency lab: measured inference latency against MACs (paper Table 8's lesson: FLOPs are
 not latency).
 
-Two runtimes: TensorFlow (the Keras model inside one compiled `tf.function`) and TFLite
-(converted model, XNNPACK, 1 and 2 threads). Every measurement has warm-up runs, then
-repeated timed runs; we report the median and the 10th/90th percentiles. Models that are
-compared are timed round-robin in the same process, so load on a shared machine moves them
-together and the ratios stay meaningful.
+Three runtimes: TensorFlow (the Keras model inside one compiled `tf.function`), TFLite
+(converted model, XNNPACK, 1 and 2 threads) and ONNX Runtime (that TFLite graph converted to
+ONNX by tf2onnx, as the explorer's .onnx download is made; CPU provider, 1 and 2 threads).
+Every measurement has warm-up runs, then repeated timed runs; we report the median and the
+10th/90th percentiles. Models that are compared are timed round-robin in the same process,
+so load on a shared machine moves them together and the ratios stay meaningful.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ MOBILENET_LABEL = "MobileNet 0.5 (Keras)"
 MOBILENET_PAPER_MFLOPS = 149
 
 Progress = Callable[[float, str], None]
+
+#: The runtimes a sweep can time, and their names for people.
+RUNTIME_NAMES = {"tensorflow": "TensorFlow", "tflite": "TFLite", "onnxruntime": "ONNX Runtime"}
+RUNTIMES = tuple(RUNTIME_NAMES)
 
 
 @dataclasses.dataclass
@@ -99,6 +104,47 @@ def tflite_runner(flatbuffer: bytes, threads: int = 1, batch: int = 1) -> Callab
     return once
 
 
+def onnx_convert(flatbuffer: bytes) -> bytes:
+    """An ONNX model of a TFLite flatbuffer (tf2onnx, the opset of `export.ONNX_OPSET`): the
+    path the explorer's .onnx download takes, without its renaming and metadata."""
+    import os
+    import tempfile
+
+    from .export import _ONNX_LOCK, ONNX_OPSET, _onnx_modules
+
+    _, tf2onnx = _onnx_modules()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(flatbuffer)
+        with _ONNX_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proto, _ = tf2onnx.convert.from_tflite(path, opset=ONNX_OPSET)
+    return proto.SerializeToString()
+
+
+def onnx_runner(model_bytes: bytes, threads: int = 1, batch: int = 1) -> Callable[[], float]:
+    """A zero-argument function that runs an ONNX model once in ONNX Runtime (CPU, `threads`
+    intra-op threads, one inter-op thread) on a fixed batch and returns ms."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [batch, *(int(d) for d in inp.shape[1:])]
+    feed = {inp.name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+    session.run(None, feed)
+
+    def once() -> float:
+        t = time.perf_counter()
+        session.run(None, feed)
+        return (time.perf_counter() - t) * 1000
+
+    return once
+
+
 def train_step_runner(model, batch: int = 32) -> Callable[[], float]:
     """One SGD step (forward, backward, update) of a compiled `tf.function`, in ms."""
     tf = _quiet_tf()
@@ -150,16 +196,17 @@ def mobilenet_reference(input_size: int = 224):
 
 
 def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4, 8), batch: int = 1,
-                  runtimes: Iterable[str] = ("tensorflow", "tflite"), threads: Iterable[int] = (1, 2),
+                  runtimes: Iterable[str] = RUNTIMES[:2], threads: Iterable[int] = (1, 2),
                   repeats: int = 20, include_mobilenet: bool = True, optimized: bool = True,
                   progress: Progress | None = None):
-    """Measure every g (other fields from `config`) and MobileNet 0.5 in the chosen runtimes.
+    """Measure every g (other fields from `config`) and MobileNet 0.5 in the chosen runtimes
+    (`RUNTIMES`; TFLite and ONNX Runtime with each number of `threads`).
 
     Returns a DataFrame: model, groups, macs (all, FC included), conv_macs, params, traffic_bytes
     (memory traffic, `complexity.traffic`), runtime, threads, batch, median_ms, p10_ms, p90_ms,
     runs. `optimized` times the BN-folded inference graph (`shufflenet.optimize`), which computes
     the same function: einsum group convs with the shuffle fused in for TensorFlow, native grouped
-    convs for TFLite.
+    convs for TFLite and ONNX Runtime.
     """
     import pandas as pd
 
@@ -168,9 +215,10 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
     from .optimize import inference_model
 
     groups, runtimes, threads = list(groups), list(runtimes), list(threads)
-    unknown = set(runtimes) - {"tensorflow", "tflite"}
+    unknown = set(runtimes) - set(RUNTIMES)
     if unknown:
-        raise ValueError(f"Unknown runtime(s) {sorted(unknown)}: use 'tensorflow' and/or 'tflite'.")
+        raise ValueError(f"Unknown runtime(s) {sorted(unknown)}: use some of {', '.join(map(repr, RUNTIMES))}.")
+    converted = [r for r in runtimes if r != "tensorflow"]
     report = progress or (lambda f, m: None)
     models, info, tflite_sources = {}, {}, {}
     steps = len(groups) + int(include_mobilenet)
@@ -179,7 +227,7 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
         report(0.3 * i / steps, f"building g={g}")
         m = build_model(c)
         models[f"g={g}"] = inference_model(m, c) if optimized else m
-        if "tflite" in runtimes:
+        if converted:
             tflite_sources[f"g={g}"] = inference_model(m, c, pointwise="native") if optimized else m
         t = totals(c)
         info[f"g={g}"] = {"model": c.label, "groups": g, "macs": t["macs"], "conv_macs": t["conv_macs"],
@@ -199,16 +247,22 @@ def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4,
     for k, m in models.items():
         if "tensorflow" in runtimes:
             runners[(k, "tensorflow", 0)] = tf_runner(m, batch)
-        if "tflite" in runtimes:
-            report(0.3 + 0.3 * len(runners) / (len(models) * 3), f"converting {k} to TFLite")
+        if converted:
+            report(0.3 + 0.3 * list(models).index(k) / len(models), f"converting {k} to TFLite")
             flat = tflite_convert(tflite_sources[k])
-            for n in threads:
-                runners[(k, "tflite", n)] = tflite_runner(flat, n, batch)
+            if "tflite" in runtimes:
+                for n in threads:
+                    runners[(k, "tflite", n)] = tflite_runner(flat, n, batch)
+            if "onnxruntime" in runtimes:
+                report(0.3 + 0.3 * (list(models).index(k) + 0.5) / len(models), f"converting {k} to ONNX")
+                onnx_model = onnx_convert(flat)
+                for n in threads:
+                    runners[(k, "onnxruntime", n)] = onnx_runner(onnx_model, n, batch)
     timings = race(runners, repeats=repeats,
                    progress=lambda f, msg: report(0.6 + 0.4 * f, msg))
     rows = []
     for (k, runtime, n), t in timings.items():
-        rows.append({**info[k], "runtime": runtime, "threads": n if runtime == "tflite" else None, "batch": batch,
+        rows.append({**info[k], "runtime": runtime, "threads": n if runtime != "tensorflow" else None, "batch": batch,
                      **dataclasses.asdict(t)})
     report(1.0, "done")
     return pd.DataFrame(rows)
@@ -245,18 +299,18 @@ def cost_predictors(df):
 def speedup(df, a: str, b: str, runtime: str = "tensorflow", threads: int | None = None) -> dict:
     """Actual vs theoretical (MACs) speedup of model `b` over model `a` in one runtime."""
     sel = df[df["runtime"] == runtime]
-    if threads is not None and runtime == "tflite":
+    if threads is not None and runtime != "tensorflow":
         sel = sel[sel["threads"] == threads]
     ra, rb = sel[sel["model"] == a].iloc[0], sel[sel["model"] == b].iloc[0]
     return {"theoretical": ra["macs"] / rb["macs"], "actual": ra["median_ms"] / rb["median_ms"]}
 
 
 def setting_label(runtime: str, threads) -> str:
-    """'TensorFlow', 'TFLite, 1 thread', 'TFLite, 2 threads' (threads is None/NaN for TensorFlow)."""
+    """'TensorFlow', 'TFLite, 1 thread', 'ONNX Runtime, 2 threads' (threads is None/NaN for TensorFlow)."""
     if runtime == "tensorflow":
-        return "TensorFlow"
+        return RUNTIME_NAMES[runtime]
     n = int(threads)
-    return f"TFLite, {n} thread{'s' if n != 1 else ''}"
+    return f"{RUNTIME_NAMES[runtime]}, {n} thread{'s' if n != 1 else ''}"
 
 
 def settings(df) -> dict[str, tuple[str, int | None]]:
@@ -290,3 +344,78 @@ def speedup_table(df, a: str, b: str):
                      "actual": round(float(s["actual"]), 3),
                      "actual / theoretical": round(float(s["actual"] / s["theoretical"]), 3)})
     return pd.DataFrame(rows)
+
+
+def _setting_rows(df, runtime: str, threads):
+    """The rows of one runtime setting (threads None/NaN for TensorFlow)."""
+    same = df["runtime"] == runtime
+    return df[same & (df["threads"] == threads if threads is not None else df["threads"].isna())]
+
+
+#: The runtime setting the explorer and `python -m shufflenet bench` run models in by default.
+DEFAULT_SETTING = "TensorFlow"
+
+
+def fastest_settings(df):
+    """Which runtime setting runs each model fastest on this machine: per model (in measured
+    order), the fastest setting and its median, the default setting (TensorFlow, else the first
+    one measured) and its median, and how many times faster the fastest is than the default."""
+    import pandas as pd
+
+    measured = settings(df)
+    default = DEFAULT_SETTING if DEFAULT_SETTING in measured else next(iter(measured), None)
+    labels = [setting_label(r, t) for r, t in df[["runtime", "threads"]].itertuples(index=False)]
+    wide = df.assign(setting=labels).pivot_table(index="model", columns="setting", values="median_ms", sort=False)
+    rows = []
+    for model, times in wide.iterrows():
+        times = times.dropna()
+        best = times.idxmin()
+        groups = df.loc[df["model"] == model, "groups"].iloc[0]
+        rows.append({"model": model, "groups": groups, "fastest": best, "fastest_ms": float(times[best]),
+                     "default": default, "default_ms": float(times[default]),
+                     "speedup": float(times[default] / times[best])})
+    out = pd.DataFrame(rows, columns=["model", "groups", "fastest", "fastest_ms", "default", "default_ms", "speedup"])
+    return out.astype({"groups": "Int64"})
+
+
+#: The costs `group_ratios` sets beside the measured ratios: column -> its name in words.
+COUNTED = {"macs": "MACs", "traffic_bytes": "memory traffic"}
+
+
+def group_ratios(df):
+    """How the last g measured compares with the first (g8 / g1 for the full sweep): for every
+    runtime setting the ratio of the median latencies, and beside them the ratios of the MACs
+    and of the memory traffic the library counts for the same two networks. Over 1: the last g
+    is slower (or costlier). ShuffleNet rows only; empty with fewer than two values of g.
+
+    Columns: quantity ("latency", "macs", "traffic_bytes"), what (the setting, or the cost in
+    words), runtime, threads (None for counts and TensorFlow), first_groups, last_groups, first,
+    last (ms, MACs or bytes) and ratio (last / first)."""
+    import pandas as pd
+
+    columns = ["quantity", "what", "runtime", "threads", "first_groups", "last_groups", "first", "last", "ratio"]
+    shuffle_rows = df[df["groups"].notna()]
+    groups = list(dict.fromkeys(int(g) for g in shuffle_rows["groups"]))
+    if len(groups) < 2:
+        return pd.DataFrame([], columns=columns)
+    first_g, last_g = groups[0], groups[-1]
+    rows = []
+
+    def add(quantity, what, runtime, threads, first, last):
+        rows.append({"quantity": quantity, "what": what, "runtime": runtime, "threads": threads,
+                     "first_groups": first_g, "last_groups": last_g, "first": float(first), "last": float(last),
+                     "ratio": float(last / first)})
+
+    for label, (runtime, threads) in settings(shuffle_rows).items():
+        part = _setting_rows(shuffle_rows, runtime, threads).set_index("groups")
+        if first_g in part.index and last_g in part.index:
+            add("latency", label, runtime, threads, part.loc[first_g, "median_ms"], part.loc[last_g, "median_ms"])
+    counts = shuffle_rows.drop_duplicates("groups").set_index("groups")
+    for column, words in COUNTED.items():
+        if column in counts:
+            add(column, words, None, None, counts.loc[first_g, column], counts.loc[last_g, column])
+    out = pd.DataFrame(rows, columns=columns).astype({"first_groups": "int64", "last_groups": "int64"})
+    # None, not NaN, where a row has no runtime or thread count (the counts; TensorFlow's threads).
+    out["runtime"] = pd.Series([r["runtime"] for r in rows], dtype=object)
+    out["threads"] = pd.Series([None if r["threads"] is None else int(r["threads"]) for r in rows], dtype=object)
+    return out

@@ -336,10 +336,12 @@ def _cmd_import_weights(args) -> int:
 
 
 def _json_value(v):
-    """A DataFrame cell as plain JSON: NaN -> null, whole floats of integer columns -> int."""
+    """A DataFrame cell as plain JSON: NaN and pandas' NA -> null, whole floats of integer columns -> int."""
     import math
 
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    import pandas as pd
+
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
     if hasattr(v, "item"):  # numpy scalar
         v = v.item()
@@ -350,10 +352,12 @@ def bench_dict(df, config: ShuffleNetConfig, repeats: int) -> dict:
     """The JSON contract of `bench --format json`: the rows of `benchmark.latency_sweep`, and for
     every runtime setting the actual vs theoretical (MACs) speedup of each model over the first
     g of the sweep and over MobileNet 0.5, and which cost (MACs or memory traffic) predicts the
-    measured times across g better (`benchmark.cost_predictors`)."""
+    measured times across g better (`benchmark.cost_predictors`), the last g over the first for
+    every setting beside the MACs and memory-traffic ratios (`ratios`, `benchmark.group_ratios`)
+    and the fastest setting per model (`fastest`, `benchmark.fastest_settings`)."""
     import os
 
-    from .benchmark import MOBILENET_LABEL, cost_predictors, speedup
+    from .benchmark import MOBILENET_LABEL, cost_predictors, fastest_settings, group_ratios, speedup
 
     rows = []
     for record in df.to_dict(orient="records"):
@@ -379,7 +383,9 @@ def bench_dict(df, config: ShuffleNetConfig, repeats: int) -> dict:
     return {"config": config.to_dict(), "batch": int(df["batch"].iloc[0]), "repeats": repeats,
             "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
             "rows": rows, "speedups": speedups,
-            "predictors": [{k: _json_value(v) for k, v in r.items()} for r in cost_predictors(df).to_dict("records")]}
+            "predictors": [{k: _json_value(v) for k, v in r.items()} for r in cost_predictors(df).to_dict("records")],
+            "ratios": [{k: _json_value(v) for k, v in r.items()} for r in group_ratios(df).to_dict("records")],
+            "fastest": [{k: _json_value(v) for k, v in r.items()} for r in fastest_settings(df).to_dict("records")]}
 
 
 def bench_text(result: dict) -> str:
@@ -412,6 +418,23 @@ def bench_text(result: dict) -> str:
             rows.append((setting(s["runtime"], s["threads"]), s["baseline"], s["model"],
                          f"{s['theoretical']:.2f}x", f"{s['actual']:.2f}x"))
         lines += table(rows, 3)
+    if result.get("ratios"):
+        first, last = result["ratios"][0]["first_groups"], result["ratios"][0]["last_groups"]
+        lines += ["", f"g={last} over g={first}: measured latency vs counted costs"]
+        rows = [("", f"g={first}", f"g={last}", "ratio")]
+        for r in result["ratios"]:
+            unit = " ms" if r["quantity"] == "latency" else ""
+            digits = 2 if r["quantity"] == "latency" else 0
+            rows.append((r["what"], f"{r['first']:,.{digits}f}{unit}", f"{r['last']:,.{digits}f}{unit}",
+                         f"{r['ratio']:.2f}x"))
+        lines += table(rows, 1)
+    if result.get("fastest"):
+        lines += ["", "Fastest setting per model on this machine"]
+        rows = [("model", "fastest", "ms", "default", "ms", "speedup")]
+        for r in result["fastest"]:
+            rows.append((r["model"], r["fastest"], f"{r['fastest_ms']:.2f}", r["default"], f"{r['default_ms']:.2f}",
+                         f"{r['speedup']:.2f}x"))
+        lines += table(rows, 2)
     return "\n".join(lines)
 
 
@@ -502,15 +525,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="Fashion-MNIST folder (else $SHUFFLENET_DATA, caches)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("bench", help="measured latency vs MACs over g, TensorFlow and TFLite (paper Table 8)")
+    from .benchmark import RUNTIMES
+
+    p = sub.add_parser("bench", help="measured latency vs MACs over g in TensorFlow, TFLite and ONNX Runtime "
+                                     "(paper Table 8)")
     add_config_arguments(p)
     p.add_argument("--groups-list", type=int, nargs="+", choices=ALLOWED_GROUPS, default=list(ALLOWED_GROUPS),
                    metavar="G", help=f"the g to measure, each one of {ALLOWED_GROUPS} (default: all)")
     p.add_argument("--batch", type=_positive, default=1)
     p.add_argument("--repeats", type=_positive, default=20, help="timed runs per model and runtime (default 20)")
-    p.add_argument("--runtimes", nargs="+", choices=("tensorflow", "tflite"), default=["tensorflow", "tflite"])
+    p.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=["tensorflow", "tflite"],
+                   help="runtimes to time (default tensorflow tflite; onnxruntime converts each TFLite graph to ONNX)")
     p.add_argument("--tflite-threads", type=_positive, nargs="+", default=[1, 2], metavar="N",
-                   help="TFLite interpreter threads to measure (default 1 2)")
+                   help="TFLite interpreter and ONNX Runtime threads to measure (default 1 2)")
     p.add_argument("--no-mobilenet", action="store_true", help="leave out the MobileNet 0.5 reference")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")

@@ -94,7 +94,7 @@ def test_diagrams_without_dot_are_laid_out_by_the_browser(no_dot):
     no_exception(at)
     assert len(charts(at, "graphviz_chart")) == 4 and not at.image
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Download DOT"] * 4
+    assert labels == ["Download DOT"] * 4 + ["CSV", "LaTeX"]  # the diagrams', then the receptive-field table's
     assert any("`apt-get install graphviz`" in c.value for c in at.caption)
 
 
@@ -257,7 +257,9 @@ def test_downloads_are_deferred_named_and_coloured(downloads):
     downloads.clear()
     at.slider(key="arch_units_stage3_8").set_value((1, 8)).run()
     no_exception(at)
-    assert all(b.proto.ignore_rerun and b.proto.HasField("deferred_file_id") for b in at.get("download_button"))
+    diagram_buttons = [b for b in at.get("download_button") if b.label.startswith("Download ")]
+    assert len(diagram_buttons) == 16  # four diagrams, four formats (the table's CSV is made with the page)
+    assert all(b.proto.ignore_rerun and b.proto.HasField("deferred_file_id") for b in diagram_buttons)
     names = set(downloads)
     for ext in ("dot", "svg", "png", "pdf"):
         assert {f"shufflenet-1x-g3-macro-macs-lr.{ext}", f"shufflenet-1x-g3-stage3-stride2.{ext}",
@@ -273,3 +275,120 @@ def test_downloads_are_deferred_named_and_coloured(downloads):
     at.selectbox(key="arch_metric").set_value("default").run()
     at.toggle(key="arch_lr").set_value(False).run()
     assert "shufflenet-1x-g3-stage3-layers.pdf" in downloads and "shufflenet-1x-g3-macro.svg" in downloads
+
+
+# --- receptive fields -----------------------------------------------------------------------
+
+def _rf_chart(at: AppTest) -> dict:
+    import json
+
+    from explorer.figures_receptive import WHOLE_INPUT_NAME
+
+    specs = [json.loads(c.proto.spec) for c in charts(at, "plotly_chart")]
+    (spec,) = [s for s in specs if any(t.get("name") == WHOLE_INPUT_NAME for t in s["data"])]
+    return spec
+
+
+def _csv_downloads(monkeypatch) -> list:
+    """Every CSV the page's download buttons hold, as text, in the order they were drawn."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    saved = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        if mimetype == "text/csv":
+            saved.append(path_or_data.decode() if isinstance(path_or_data, bytes) else path_or_data)
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return saved
+
+
+def test_receptive_fields_show_per_stage_with_the_chart_and_its_marker(no_dot, monkeypatch, downloads):
+    import io
+
+    import pandas as pd
+
+    from explorer.figures_receptive import WHOLE_INPUT_NAME
+    from shufflenet import analysis
+
+    csvs = _csv_downloads(monkeypatch)
+    at = make_app(view="architecture")
+    no_exception(at)
+    assert any(s.value.startswith("Receptive fields") for s in at.subheader)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Input"] == "224 px" and metrics["Receptive field after stage 4"] == "527 px"
+    assert metrics["First covers the whole input"] == "stage 4, unit 3"
+    table = next(df.value for df in at.dataframe if "receptive_field" in df.value.columns)
+    assert table["stage"].tolist() == ["stem", "stage2", "stage3", "stage4", "classifier"]
+    assert table["receptive_field"].tolist() == [7, 63, 303, 527, 719]
+    # The chart: one point per unit, the input's side as a line, the star on stage 4's third unit.
+    spec = _rf_chart(at)
+    ticks = spec["layout"]["xaxis"]["ticktext"]
+    assert ticks[:3] == ["stem", "2.1", "2.2"] and ticks[-1] == "pool" and len(ticks) == 18
+    (star,) = [t for t in spec["data"] if t.get("name") == WHOLE_INPUT_NAME]
+    assert star["x"] == [ticks.index("4.3")] and star["y"] == [463]
+    lines = {(s["type"], s.get("y0"), s.get("x0")) for s in spec["layout"]["shapes"]}
+    assert ("line", 224, 0) in lines and ("line", 0, ticks.index("4.3")) in lines
+    assert any("input: 224 px" in a["text"] for a in spec["layout"]["annotations"])
+    # The downloads: the CSV holds the library's receptive-field columns, the LaTeX the page's labels.
+    csv = pd.read_csv(io.StringIO(next(c for c in csvs if c.startswith("stage,layer,output_side"))))
+    want = analysis.receptive_field_table(ShuffleNetConfig())
+    assert list(csv.columns) == list(want.columns)
+    assert {"receptive_field", "rf_per_input", "jump", "sees_whole_input", "first_whole_input"} <= set(csv.columns)
+    assert csv["receptive_field"].tolist() == want["receptive_field"].tolist()
+    assert csv["first_whole_input"].tolist() == [False, False, False, True, False]
+    tex = downloads["shufflenet-1x-g3-receptive-fields.tex"]()
+    assert "receptive field (px)" in tex and "RF / input" in tex and "527" in tex and "2.35" in tex
+
+
+def test_every_unit_toggle_is_in_the_url(no_dot, monkeypatch):
+    csvs = _csv_downloads(monkeypatch)
+    at = make_app(view="architecture")
+    assert at.toggle(key="arch_rf_units").value is False and "rf_units" not in at.query_params
+    at.toggle(key="arch_rf_units").set_value(True).run()
+    no_exception(at)
+    assert at.query_params["rf_units"] == "1"
+    table = next(df.value for df in at.dataframe if "receptive_field" in df.value.columns)
+    assert len(table) == 18 and table.set_index("layer").loc["stage4_unit3_relu", "first_whole_input"]
+    assert csvs[-1].startswith("stage,unit,layer,output_side") and len(csvs[-1].strip().splitlines()) == 1 + 18
+    fresh = make_app(**dict(at.query_params))
+    no_exception(fresh)
+    assert fresh.toggle(key="arch_rf_units").value is True
+    assert len(next(df.value for df in fresh.dataframe if "receptive_field" in df.value.columns)) == 18
+    fresh.toggle(key="arch_rf_units").set_value(False).run()
+    assert "rf_units" not in fresh.query_params
+
+
+def test_receptive_fields_of_a_small_input_reach_it_only_at_the_global_pool(no_dot):
+    at = make_app(view="architecture", size="96", blocks="1,2,1")
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Input"] == "96 px" and metrics["Receptive field after stage 4"] == "95 px"
+    assert metrics["First covers the whole input"] == "the global pool"
+    ticks = _rf_chart(at)["layout"]["xaxis"]["ticktext"]
+    assert ticks == ["stem", "2.1", "3.1", "3.2", "4.1", "pool"]
+
+
+def test_receptive_fields_in_presenter_mode(no_dot):
+    at = make_app(view="architecture", present="1")
+    no_exception(at)
+    assert {m.label: m.value for m in at.metric}["First covers the whole input"] == "stage 4, unit 3"
+    spec = _rf_chart(at)
+    assert spec["layout"]["font"]["size"] >= 14 and spec["layout"]["height"] >= 400
+
+
+def test_the_lesson_quotes_the_receptive_fields_the_view_shows():
+    from explorer import lesson
+    from shufflenet import analysis
+
+    (step,) = [s for s in lesson.load_lesson(lesson.LESSON_FILE).steps if s.view == "Architecture"]
+    stages = analysis.receptive_field_table(step.config).set_index("stage")["receptive_field"]
+    text = lesson.step_text(step, None)
+    assert f"{stages['stage3']:,} pixels wide after stage 3 and {stages['stage4']:,} after stage 4" in text
+    assert f"picture {step.config.input_size} pixels wide" in text
+    assert "from stage 4, unit 3 on every position sees all of it" in text
+    # For another network the same placeholders give that network's figures.
+    small = ShuffleNetConfig(input_size=96, blocks=(1, 2, 1))
+    assert lesson.fill("{stage4_rf} / {rf_whole_input}", small) == "95 / the global pool"

@@ -66,6 +66,13 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     assert at.selectbox(key="lat_b_0.5").value == "ShuffleNet 0.5x (g=3)"  # the current g
     speedups = next(df.value for df in at.dataframe if "actual / theoretical" in df.value.columns)
     assert speedups["setting"].tolist() == ["TensorFlow"]
+    # The measured g = 3 over g = 1, beside the counted ratios; TensorFlow, the only setting, is the fastest.
+    ratios = apptest_support.table_with(at, "ratio").set_index("what")
+    times = measured.set_index("groups")["median_ms"]
+    assert ratios.loc["TensorFlow", "ratio"] == pytest.approx(times[3] / times[1])
+    g1 = ShuffleNetConfig(groups=1, blocks=(1, 1, 1), scale=0.5, input_size=32)
+    assert ratios.loc["MACs", "ratio"] == pytest.approx(totals(g3)["macs"] / totals(g1)["macs"])
+    assert (apptest_support.table_with(at, "fastest")["fastest"] == "TensorFlow").all()
 
     # Another g: the same sweep, not measured again; the chart marks the new g.
     at.selectbox(key="groups").set_value(1).run()
@@ -103,3 +110,55 @@ def test_the_onnx_download_runs_the_page_s_network():
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     want = np.asarray(cache.model(config)(x, training=False))
     assert got.shape == want.shape and np.max(np.abs(got - want)) <= 1e-4
+
+
+def _fake_sweep(config: ShuffleNetConfig):
+    """A measurement as `benchmark.latency_sweep` returns it, without timing anything: the counted
+    costs of every g, and made-up medians in which TFLite with one thread wins for g = 1, 2, 3 and
+    with two threads for g = 4 and 8."""
+    import pandas as pd
+
+    from shufflenet.benchmark import MOBILENET_LABEL
+
+    ms = {1: (4.0, 2.0, 2.5), 2: (4.5, 2.4, 2.6), 3: (5.0, 2.6, 2.7), 4: (5.5, 3.0, 2.8), 8: (6.0, 3.6, 3.3),
+          None: (3.0, 1.5, 1.2)}
+    rows = []
+    for g, times in ms.items():
+        if g is None:
+            info = {"model": MOBILENET_LABEL, "groups": None, "macs": 10**7, "conv_macs": 9 * 10**6, "params": 10**5,
+                    "traffic_bytes": 10**6}
+        else:
+            c = config.replace(groups=g)
+            t = totals(c)
+            info = {"model": c.label, "groups": g, "macs": t["macs"], "conv_macs": t["conv_macs"],
+                    "params": t["params"], "traffic_bytes": t["traffic_bytes"]}
+        for (runtime, threads), median in zip((("tensorflow", None), ("tflite", 1), ("tflite", 2)), times):
+            rows.append({**info, "runtime": runtime, "threads": threads, "batch": 1, "median_ms": median,
+                         "p10_ms": median * 0.9, "p90_ms": median * 1.1, "runs": latency.REPEATS})
+    return pd.DataFrame(rows)
+
+
+def test_the_view_marks_the_fastest_runtime_and_the_last_g_over_the_first():
+    config = ShuffleNetConfig(blocks=(1, 1, 1), scale=0.5, input_size=32)
+    key = cache.latency_key(config, latency.GROUPS, latency.RUNTIMES, latency.THREADS, latency.REPEATS, True)
+    cache.LATENCY.results.put(key, _fake_sweep(config))
+    try:
+        at = make_app(**TINY)
+        no_exception(at)
+        assert not any("Not measured yet" in i.value for i in at.info)
+        fastest = apptest_support.table_with(at, "fastest").set_index("model")
+        labels = [config.replace(groups=g).label for g in (1, 2, 3, 4, 8)]
+        assert fastest.loc[labels, "fastest"].tolist() == ["TFLite, 1 thread"] * 3 + ["TFLite, 2 threads"] * 2
+        assert (fastest["default"] == "TensorFlow").all()
+        assert fastest.loc[labels[-1], "speedup"] == pytest.approx(6.0 / 3.3)
+        assert fastest.loc["MobileNet 0.5 (Keras)", "fastest"] == "TFLite, 2 threads"
+        ratios = apptest_support.table_with(at, "ratio").set_index("what")
+        assert ratios.index.tolist() == ["TensorFlow", "TFLite, 1 thread", "TFLite, 2 threads", "MACs",
+                                         "memory traffic"]
+        assert ratios["ratio"].iloc[:3].tolist() == pytest.approx([6.0 / 4.0, 3.6 / 2.0, 3.3 / 2.5])
+        g1, g8 = totals(config.replace(groups=1)), totals(config.replace(groups=8))
+        assert ratios.loc["MACs", "ratio"] == pytest.approx(g8["macs"] / g1["macs"])
+        assert ratios.loc["memory traffic", "ratio"] == pytest.approx(g8["traffic_bytes"] / g1["traffic_bytes"])
+        assert any("g = 8 over g = 1" in m.value for m in at.markdown)
+    finally:
+        cache.LATENCY.results.pop(key)

@@ -64,3 +64,68 @@ def test_cost_predictors_say_which_cost_follows_the_times():
     assert row["better"] == "memory traffic"
     few = benchmark.cost_predictors(pd.DataFrame(rows[:2]))
     assert few["better"].tolist() == [None] and few["r_macs"].isna().all()
+
+
+def test_fastest_setting_per_model(sweep):
+    table = benchmark.fastest_settings(sweep).set_index("model")
+    assert table.index.tolist() == ["g=1", "g=3", benchmark.MOBILENET_LABEL]
+    assert table["fastest"].tolist() == ["TFLite, 2 threads"] * 3
+    assert table["fastest_ms"].tolist() == [0.6, 0.5, 0.3]
+    assert (table["default"] == "TensorFlow").all() and table["default_ms"].tolist() == [2.0, 1.6, 1.0]
+    assert table["speedup"].tolist() == pytest.approx([2.0 / 0.6, 1.6 / 0.5, 1.0 / 0.3])
+    assert table["groups"].tolist()[:2] == [1, 3] and pd.isna(table["groups"].iloc[2])
+
+
+def test_the_fastest_can_differ_per_g_and_the_default_falls_back_to_the_first_setting(sweep):
+    # g = 3 made fastest in TFLite with one thread (two threads slower than one, as on a loaded machine).
+    sweep.loc[(sweep["model"] == "g=3") & (sweep["threads"] == 2), "median_ms"] = 0.9
+    assert benchmark.fastest_settings(sweep).set_index("model").loc["g=3", "fastest"] == "TFLite, 1 thread"
+    tflite_only = benchmark.fastest_settings(sweep[sweep["runtime"] == "tflite"]).set_index("model")
+    assert (tflite_only["default"] == "TFLite, 1 thread").all()
+    assert tflite_only.loc["g=1", "speedup"] == pytest.approx(1.0 / 0.6)
+
+
+def test_group_ratios_last_g_over_first_beside_macs_and_traffic():
+    # A made-up sweep over g = 1, 3, 8 with memory traffic: each ratio is the g = 8 row over the g = 1 row.
+    rows = []
+    for g, macs, traffic, tf_ms, lite_ms in ((1, 140, 100, 4.0, 2.0), (3, 136, 150, 5.0, 2.5), (8, 137, 240, 6.0, 3.3)):
+        rows += [{**_row(f"g={g}", g, macs, "tensorflow", None, tf_ms), "traffic_bytes": traffic},
+                 {**_row(f"g={g}", g, macs, "tflite", 1, lite_ms), "traffic_bytes": traffic}]
+    rows.append({**_row(benchmark.MOBILENET_LABEL, None, 150, "tensorflow", None, 0.1), "traffic_bytes": 1})
+    table = benchmark.group_ratios(pd.DataFrame(rows)).set_index("what")
+    assert table.index.tolist() == ["TensorFlow", "TFLite, 1 thread", "MACs", "memory traffic"]
+    assert table["quantity"].tolist() == ["latency", "latency", "macs", "traffic_bytes"]
+    assert (table["first_groups"] == 1).all() and (table["last_groups"] == 8).all()
+    assert table.loc["TensorFlow", "ratio"] == pytest.approx(6.0 / 4.0)
+    assert table.loc["TFLite, 1 thread", ["first", "last", "ratio"]].tolist() == pytest.approx([2.0, 3.3, 1.65])
+    assert table.loc["MACs", "ratio"] == pytest.approx(137 / 140)
+    assert table.loc["memory traffic", "ratio"] == pytest.approx(2.4)
+    assert table.loc["TFLite, 1 thread", "threads"] == 1 and table.loc["MACs", "runtime"] is None
+
+
+def test_group_ratios_need_two_values_of_g(sweep):
+    assert benchmark.group_ratios(sweep[sweep["groups"] == 1]).empty
+    # The hand-made sweep has no memory traffic column: only the latencies and the MACs.
+    table = benchmark.group_ratios(sweep)
+    assert table["what"].tolist() == ["TensorFlow", "TFLite, 1 thread", "TFLite, 2 threads", "MACs"]
+    assert table["ratio"].tolist() == pytest.approx([0.8, 0.8, 0.5 / 0.6, 0.5])
+
+
+def test_an_unknown_runtime_is_refused_before_anything_is_built():
+    from shufflenet import ShuffleNetConfig
+
+    with pytest.raises(ValueError, match=r"Unknown runtime\(s\) \['onnx'\]: use some of 'tensorflow', 'tflite', "
+                                         r"'onnxruntime'"):
+        benchmark.latency_sweep(ShuffleNetConfig(), runtimes=["tflite", "onnx"])
+
+
+def test_onnx_runtime_settings_are_named_and_compared_like_tflite(sweep):
+    onnx = sweep[sweep["runtime"] == "tflite"].assign(runtime="onnxruntime",
+                                                      median_ms=lambda d: d["median_ms"] * 2)
+    both = pd.concat([sweep, onnx], ignore_index=True)
+    assert list(benchmark.settings(both))[-2:] == ["ONNX Runtime, 1 thread", "ONNX Runtime, 2 threads"]
+    s = benchmark.speedup(both, "g=1", "g=3", runtime="onnxruntime", threads=2)
+    assert s["actual"] == pytest.approx(1.2 / 1.0)
+    ratios = benchmark.group_ratios(both).set_index("what")
+    assert ratios.loc["ONNX Runtime, 2 threads", "ratio"] == pytest.approx(1.0 / 1.2)
+    assert ratios.loc["ONNX Runtime, 1 thread", "runtime"] == "onnxruntime"

@@ -59,3 +59,55 @@ def test_bench_bad_arguments_exit_2(argv, capsys):
         main(["bench", *argv])
     assert exc.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_bench_json_ratios_and_fastest(capsys):
+    """g=3 over g=1 for the one setting measured, beside the counted MACs and traffic; the fastest
+    setting per model (TensorFlow, the only one, so it is also the default)."""
+    from shufflenet import ShuffleNetConfig, totals
+
+    assert main(["bench", *TINY, "--format", "json", "--no-mobilenet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {r["groups"]: r for r in out["rows"]}
+    latency, macs, traffic = out["ratios"]
+    assert latency["quantity"] == "latency" and latency["what"] == "TensorFlow" and latency["threads"] is None
+    assert (latency["first_groups"], latency["last_groups"]) == (1, 3)
+    assert latency["ratio"] == pytest.approx(rows[3]["median_ms"] / rows[1]["median_ms"])
+    g1, g3 = (ShuffleNetConfig(input_size=32, blocks=(1, 1, 1), groups=g) for g in (1, 3))
+    assert macs["ratio"] == pytest.approx(totals(g3)["macs"] / totals(g1)["macs"])
+    assert traffic["what"] == "memory traffic" and traffic["runtime"] is None
+    assert traffic["ratio"] == pytest.approx(totals(g3)["traffic_bytes"] / totals(g1)["traffic_bytes"])
+    assert [(f["groups"], f["fastest"], f["default"], f["speedup"]) for f in out["fastest"]] == [
+        (1, "TensorFlow", "TensorFlow", 1.0), (3, "TensorFlow", "TensorFlow", 1.0)]
+
+
+def test_bench_table_lists_ratios_and_fastest():
+    result = {
+        "batch": 1, "repeats": 5, "machine": {"cpus": 2, "load_average": [1.0, 1.0, 1.0]}, "rows": [], "speedups": [],
+        "ratios": [{"quantity": "latency", "what": "TFLite, 1 thread", "first_groups": 1, "last_groups": 8,
+                    "first": 2.26, "last": 3.3, "ratio": 1.46},
+                   {"quantity": "macs", "what": "MACs", "first_groups": 1, "last_groups": 8,
+                    "first": 143_000_000, "last": 139_000_000, "ratio": 0.972}],
+        "fastest": [{"model": "ShuffleNet 1x (g=8)", "fastest": "TFLite, 1 thread", "fastest_ms": 3.3,
+                     "default": "TensorFlow", "default_ms": 6.16, "speedup": 1.867}],
+    }
+    result["rows"] = [{"model": "m", "runtime": "tensorflow", "threads": None, "macs": 1, "median_ms": 1.0,
+                       "p10_ms": 1.0, "p90_ms": 1.0}]
+    text = bench_text(result)
+    assert "g=8 over g=1" in text and "1.46x" in text and "0.97x" in text and "143,000,000" in text
+    assert "2.26 ms" in text and "1.87x" in text and "Fastest setting per model" in text
+
+
+@pytest.mark.slow
+def test_bench_times_onnx_runtime(capsys):
+    """--runtimes onnxruntime: each TFLite graph converted to ONNX and timed, named like TFLite."""
+    argv = [*TINY[:-3], "--runtimes", "tflite", "onnxruntime", "--tflite-threads", "1", "--no-mobilenet", "--quiet"]
+    assert main(["bench", *argv, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["groups"], r["runtime"], r["threads"]) for r in out["rows"]] == [
+        (1, "tflite", 1), (1, "onnxruntime", 1), (3, "tflite", 1), (3, "onnxruntime", 1)]
+    assert all(r["median_ms"] > 0 for r in out["rows"])
+    assert [r["what"] for r in out["ratios"]] == ["TFLite, 1 thread", "ONNX Runtime, 1 thread", "MACs",
+                                                  "memory traffic"]
+    assert {f["fastest"] for f in out["fastest"]} <= {"TFLite, 1 thread", "ONNX Runtime, 1 thread"}
+    assert all(f["default"] == "TFLite, 1 thread" for f in out["fastest"])  # no TensorFlow: the first setting

@@ -156,3 +156,57 @@ def test_sees_whole_input_by_hand():
     # Two positions 2 apart: the second (centre 2) reaches back to -2, the first forward to 4.
     assert sees_whole_input(ReceptiveField(9, 2, 0.0), side=2, input_size=5)
     assert not sees_whole_input(ReceptiveField(9, 5, 0.0), side=2, input_size=5)  # centre 5 reaches back to 1
+
+
+# --- the tables the Architecture view shows ---------------------------------------------------
+
+def test_every_unit_of_the_paper_network_by_hand():
+    # 224 input, g = 3, units 4/8/4. Stem: conv 3x3 / 2 -> 1 + 2 * 1 = 3 (jump 2); max pool 3x3 / 2
+    # -> 3 + 2 * 2 = 7 (jump 4). Each unit's 3x3 depthwise conv adds 2 * (the jump it reads at); a
+    # stride-2 unit reads at the old jump and doubles it.
+    units = analysis.receptive_field_table(ShuffleNetConfig(), by="unit")
+    stage2 = [7 + 2 * 4, *(7 + 2 * 4 + k * 2 * 8 for k in (1, 2, 3))]  # jump 8 after unit 1
+    stage3 = [stage2[-1] + 2 * 8, *(stage2[-1] + 2 * 8 + k * 2 * 16 for k in range(1, 8))]  # jump 16
+    stage4 = [stage3[-1] + 2 * 16, *(stage3[-1] + 2 * 16 + k * 2 * 32 for k in (1, 2, 3))]  # jump 32
+    pool = stage4[-1] + (7 - 1) * 32  # the global pool: one 7x7 window at jump 32
+    assert stage2 == [15, 31, 47, 63] and stage3 == [79, 111, 143, 175, 207, 239, 271, 303]
+    assert stage4 == [335, 399, 463, 527] and pool == 719
+    assert units["receptive_field"].tolist() == [7, *stage2, *stage3, *stage4, pool]
+    assert units["rf_per_input"].tolist() == pytest.approx([size / 224 for size in units["receptive_field"]])
+    # Stage 4, unit 3 is the first where even the corner positions see everything: 7x7 positions
+    # centred on 0, 32, ..., 192; (463 - 1) / 2 = 231 reaches from 0 to 231 >= 223 and from 192
+    # back to -39 <= 0. Unit 2's 399 reaches only 199 < 223, though 399 is wider than the picture.
+    (first,) = units.index[units["first_whole_input"]]
+    assert (units.loc[first, "stage"], units.loc[first, "unit"]) == ("stage4", 3)
+    row = analysis.first_whole_input(units)
+    assert (row["layer"], row["receptive_field"], row["output_side"]) == ("stage4_unit3_relu", 463, 7)
+    assert units.loc[first - 1, "rf_per_input"] > 1 and not units.loc[first - 1, "sees_whole_input"]
+    stages = analysis.receptive_field_table(ShuffleNetConfig())
+    assert stages["first_whole_input"].tolist() == [False, False, False, True, False]
+    assert stages.loc[3, "rf_per_input"] == 527 / 224
+
+
+def test_a_small_input_with_few_units_by_hand():
+    # 96 input, units 1/2/1. Stem 7 (24x24 positions, jump 4); stage 2 (one stride-2 unit) 7 + 2 * 4 = 15
+    # (12x12, jump 8); stage 3: 15 + 2 * 8 = 31 (6x6, jump 16), then 31 + 2 * 16 = 63; stage 4: 63 + 2 * 16
+    # = 95 (3x3, jump 32), one pixel short of the picture. Only the global pool, one 3x3 window at jump 32
+    # (95 + 2 * 32 = 159, centred on 32: from 32 - 79 < 0 to 32 + 79 >= 95), sees all of it.
+    c = ShuffleNetConfig(input_size=96, blocks=(1, 2, 1))
+    units = analysis.receptive_field_table(c, by="unit")
+    assert units["receptive_field"].tolist() == [7, 15, 31, 63, 95, 159]
+    assert units["output_side"].tolist() == [24, 12, 6, 6, 3, 1]
+    assert units["jump"].tolist() == [4, 8, 16, 16, 32, 96]
+    assert units["rf_per_input"].iloc[4] == 95 / 96 < 1
+    assert units["first_whole_input"].tolist() == [False] * 5 + [True]
+    assert analysis.first_whole_input(units)["stage"] == "classifier"
+    assert analysis.first_whole_input(analysis.receptive_field_table(c))["stage"] == "classifier"
+
+
+def test_one_position_that_just_sees_everything():
+    # 32 input, units 1/1/1: stage 4 is a single 1x1 position centred on pixel 0 with a field of
+    # 7 + 2*4 + 2*8 + 2*16 = 63, which reaches (63 - 1) / 2 = 31 pixels: exactly the last pixel, 31.
+    c = ShuffleNetConfig(input_size=32, blocks=(1, 1, 1), scale=0.5)
+    stages = analysis.receptive_field_table(c).set_index("stage")
+    assert stages.loc["stage4", ["receptive_field", "output_side", "start"]].tolist() == [63, 1, 0.0]
+    assert stages["first_whole_input"].tolist() == [False, False, False, True, False]
+    assert stages.loc["classifier", "receptive_field"] == 63  # a 1x1 global pool adds nothing

@@ -1,5 +1,6 @@
-"""Architecture: the macro diagram, one unit of a chosen stage at stride 2 and stride 1, and
-the layers of a chosen stage (or a range of its units).
+"""Architecture: the macro diagram, one unit of a chosen stage at stride 2 and stride 1, the
+layers of a chosen stage (or a range of its units), and the receptive fields: how much of the
+picture one position of each stage (or unit) sees, against the input's side.
 
 The whole-network diagram and the layer graph can be coloured by a metric (a heat map) and laid
 out left to right; every diagram downloads as DOT, SVG, PNG and PDF (the last three made by
@@ -13,10 +14,12 @@ from typing import Any, NamedTuple
 
 import streamlit as st
 
+from shufflenet.analysis import first_whole_input
 from shufflenet.diagrams import METRICS
 from shufflenet.export import file_name
 
-from .. import cache
+from .. import cache, charts, tables
+from .. import format as fmt
 from ..sidebar import ARCH_PART_DEFAULT, ARCH_UNITS_KEY, Selection
 from . import model_summary
 
@@ -43,6 +46,29 @@ LATENCY_NOTE = (
     "millisecond, so small layers look costlier than inside the compiled graph. Other sessions' work on the "
     "server moves the numbers; measure again to refresh them."
 )
+
+
+RF_INTRO = (
+    "One output position of a layer depends on a square window of input pixels, its **receptive field**. "
+    "Every 3×3 window (the stem's conv and max pool, each unit's depthwise conv and average-pooled shortcut) "
+    "widens it by twice the distance between neighbouring positions, and every stride-2 layer doubles that "
+    "distance; the 1×1 group convs, the shuffle, batch norm and ReLU leave it as it is. So the deep, downsampled "
+    "stages grow it fastest."
+)
+RF_NOTE = (
+    "Dashed line: the input's side. A window as wide as the picture is not yet enough for every position: the "
+    "window of a position at the edge is centred on the edge, so half of it lies in the zero padding. The star "
+    "marks the first unit where every position sees all {input} pixels. Sizes are not clipped to the picture."
+)
+RF_LABELS = {"output_side": "output side", "receptive_field": "receptive field (px)", "rf_per_input": "RF / input",
+             "jump": "jump (px)", "start": "first centre (px)", "sees_whole_input": "sees whole input",
+             "first_whole_input": "first to see it all"}
+RF_HELP = {"receptive_field": "Side of the square window of input pixels one output position depends on.",
+           "rf_per_input": "Receptive field over the input's side: from 1 on, one window is as wide as the picture.",
+           "jump": "Input pixels between the centres of neighbouring output positions.",
+           "sees_whole_input": "Every output position (corners included) sees every input pixel.",
+           "layer": "The stage's (or unit's) last layer, where the field is read."}
+RF_ORDER = ("stage", "unit", "receptive_field", "rf_per_input", "sees_whole_input", "output_side", "jump", "layer")
 
 
 class Shown(NamedTuple):
@@ -200,6 +226,37 @@ def render(selection: Selection) -> None:
                        f"Every layer of {FULL_STAGES[part]}", f"{part}{units_name} layers" + _suffix(options), "full"))
     _fill(config, shown)
 
+    _receptive_fields(config)
+
     st.subheader("The built Keras model")
     with st.expander("Layer table of the real model (as `model.summary()` prints it)"):
         model_summary.render(config)
+
+
+def _receptive_fields(config) -> None:
+    """The receptive field per stage (or per unit, with the toggle) and unit by unit in a chart."""
+    ss = st.session_state
+    st.subheader("Receptive fields: how much of the picture one position sees")
+    st.markdown(RF_INTRO)
+    units = cache.receptive_field_table(config, "unit")
+    stages = cache.receptive_field_table(config, "stage")
+    first = first_whole_input(units)
+    last_stage = stages[stages["stage"] == "stage4"].iloc[0]
+    cols = st.columns(3)
+    cols[0].metric("Input", f"{config.input_size:,} px", help="The side of the picture the network reads.")
+    cols[1].metric("Receptive field after stage 4", f"{last_stage['receptive_field']:,} px",
+                   help=f"At {last_stage['layer']}, the last layer before the global pool: "
+                        f"{last_stage['rf_per_input']:.2f}× the input's side.")
+    cols[2].metric("First covers the whole input", fmt.part(first["stage"], first["unit"]),
+                   help=f"The first unit whose every output position sees all {config.input_size:,} input pixels "
+                        f"(receptive field {first['receptive_field']:,} px at {first['layer']}).")
+    # The chart and the table each take the page's width: side by side, the table's key columns
+    # scrolled out of sight at the widths of a laptop.
+    charts.plotly(cache.receptive_field_figure(config), "arch_rf_chart", config, "receptive fields")
+    st.caption(RF_NOTE.format(input=f"{config.input_size:,}"))
+    per_unit = st.toggle("Every unit", value=ss.get("arch_rf_units", False), key="arch_rf_units",
+                         help="Lists the receptive field at the end of every unit instead of every stage.")
+    table = units if per_unit else stages
+    tables.show(table, "arch_rf_table", config, "receptive fields" + (" units" if per_unit else ""),
+                labels=RF_LABELS, help=RF_HELP, formats={"rf_per_input": "%.2f", "start": "%.1f"},
+                order=[c for c in RF_ORDER if c in table.columns], pinned=("stage",))

@@ -1,5 +1,6 @@
-"""Latency: measured inference time against MACs over g, in TensorFlow and TFLite, with
-MobileNet 0.5 as the paper's reference point; downloads of this network as .keras, .tflite and .onnx."""
+"""Latency: measured inference time against MACs over g, in TensorFlow, TFLite and ONNX Runtime,
+with MobileNet 0.5 as the paper's reference point, the fastest runtime per model and the last g
+over the first beside the counted costs; downloads of this network as .keras, .tflite and .onnx."""
 
 from __future__ import annotations
 
@@ -10,19 +11,21 @@ from shufflenet.benchmark import (
     MOBILENET_LABEL,
     MOBILENET_PAPER_MFLOPS,
     cost_predictors,
+    fastest_settings,
+    group_ratios,
     latency_table,
     settings,
     speedup_table,
 )
 from shufflenet.export import file_stem
 
-from .. import cache, charts
+from .. import cache, charts, tables
 from .. import format as fmt
 from ..sidebar import Selection
 
 # What one measurement covers (module-level so tests can make it small).
 GROUPS = ALLOWED_GROUPS
-RUNTIMES = ("tensorflow", "tflite")
+RUNTIMES = ("tensorflow", "tflite", "onnxruntime")
 THREADS = (1, 2)
 REPEATS = 15
 
@@ -36,8 +39,9 @@ LESSON = (
 HOW = (
     "Batch 1, on this server's CPU. **TensorFlow**: the BN-folded inference graph inside one compiled "
     "`tf.function`. **TFLite**: the same network converted (native grouped convs, run by XNNPACK) with 1 and 2 "
-    "interpreter threads. Each model is warmed up, then timed {repeats} times, all models round-robin so that "
-    "load on the machine moves them together; dots are medians, whiskers the 10th-90th percentiles. "
+    "interpreter threads. **ONNX Runtime**: that TFLite graph converted to ONNX (as the .onnx download below), "
+    "CPU provider, 1 and 2 threads. Each model is warmed up, then timed {repeats} times, all models round-robin "
+    "so that load on the machine moves them together; dots are medians, whiskers the 10th-90th percentiles. "
     "Weights are random: latency does not depend on them."
 )
 
@@ -92,6 +96,39 @@ def _predictors(df) -> None:
                 "across g (MobileNet left out):\n" + "\n".join(lines))
 
 
+FASTEST_LABELS = {"fastest": "fastest here", "fastest_ms": "its ms", "default": "default", "default_ms": "default ms",
+                  "speedup": "speedup over the default"}
+FASTEST_HELP = {"fastest": "The runtime setting with the lowest median latency for this model, in this measurement.",
+                "speedup": "Median latency in the default setting over the fastest one's: how much a runtime "
+                           "choice is worth on this server."}
+RATIO_HELP = {"what": "A runtime setting's measured median latency, or a cost the library counts for the same "
+                      "two networks.",
+              "ratio": "Last g over first g. Over 1: the last g is slower (or costlier) than the first."}
+
+
+def _fastest(df, config) -> None:
+    """The fastest setting per model beside the default, and the last g over the first in every
+    setting beside the counted MACs and memory traffic."""
+    st.markdown("**Fastest runtime on this server** for each model, beside the default (TensorFlow):")
+    tables.show(fastest_settings(df), "lat_fastest", config, "fastest runtime", labels=FASTEST_LABELS,
+                help=FASTEST_HELP, formats={"fastest_ms": "%.2f", "default_ms": "%.2f", "speedup": "%.2f×"},
+                order=["model", "fastest", "fastest_ms", "default", "default_ms", "speedup"])
+    ratios = group_ratios(df)
+    if ratios.empty:
+        st.caption("The last g over the first needs two values of g in the measurement.")
+        return
+    first, last = int(ratios["first_groups"].iloc[0]), int(ratios["last_groups"].iloc[0])
+    st.markdown(f"**g = {last} over g = {first}** in every runtime setting, beside what the library counts: if "
+                "MACs decided the time, every latency ratio would equal the MACs ratio.")
+    labels = {"what": "latency (setting) or cost", "first": f"g = {first}", "last": f"g = {last}",
+              "ratio": f"g{last} / g{first}"}
+    tables.show(ratios, "lat_ratios", config, f"g{last} over g{first}", help=RATIO_HELP, labels=labels,
+                formats={"first": "localized", "last": "localized", "ratio": "%.2f×"},
+                order=["what", "first", "last", "ratio"])
+    st.caption("Latency rows: medians in ms. MACs and memory traffic (bytes, float32, batch 1) are counted from the "
+               "configuration, for the same two networks.")
+
+
 def _results(df, config, key) -> None:
     note = f"paper Table 5: {MOBILENET_PAPER_MFLOPS} MFLOPs at 224×224"
     left, right = st.columns(2)
@@ -107,6 +144,7 @@ def _results(df, config, key) -> None:
                                    if c.endswith(" ms")}})
     st.caption(f"MobileNet 0.5 is Keras's `MobileNet(alpha=0.5, weights=None)`; the paper's Table 5 counts "
                f"{MOBILENET_PAPER_MFLOPS} MFLOPs (multiply-adds) for it at 224×224.")
+    _fastest(df, config)
     st.download_button("Download the measurements as CSV", df.to_csv(index=False), on_click="ignore",
                        file_name=f"{file_stem(config)}_latency.csv", mime="text/csv", key="lat_csv")
 
@@ -171,7 +209,8 @@ def render(selection: Selection) -> None:
     if df is None and not running:
         st.info("Not measured yet for this scale, units and input. Measuring builds every g"
                 f"{' and MobileNet 0.5' if include_mobilenet else ''}, converts each to TFLite (about 10 s each "
-                "at 224×224) and times them: a few minutes at 224×224 on this 2-core server, about a minute at 64×64.")
+                "at 224×224) and from there to ONNX, and times them: a few minutes at 224×224 on this 2-core server, "
+                "about a minute at 64×64.")
     elif df is not None:
         _results(df, config, key)
     _downloads(config)
