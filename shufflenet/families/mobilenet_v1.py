@@ -18,11 +18,13 @@ floor of 8 channels no published alpha reaches). Resolution multiplier (Sec. 3.4
 Activations are ReLU6, as in both reference implementations (the paper writes ReLU; the counts
 do not change).
 
-Published figures this plan reproduces (tests/test_families.py): Table 8 (and Table 6): 1.0
-MobileNet-224, 569 million Mult-Adds, 4.2 million parameters; Table 6: 0.75 325 M / 2.6 M, 0.5
-149 M / 1.3 M, 0.25 41 M / 0.5 M; Table 7 (alpha 1.0): 192 px 418 M, 160 px 290 M, 128 px 186 M.
-The Mult-Adds exclude the classifier (as ShuffleNet's complexity does); the parameters are the
-trainable ones, classifier included.
+Published figures this plan reproduces (tests/test_families.py), rounded as printed: Table 8
+(and Table 6): 1.0 MobileNet-224, 569 million Mult-Adds (exactly 568,740,352), 4.2 million
+parameters (4,231,976 trainable); Table 6: 0.75 325 M / 2.6 M, 0.5 149 M / 1.3 M, 0.25 41 M /
+0.5 M. The Mult-Adds include the FC layer (Table 2 gives it 0.18 % of them); without it the 1.0
+model has 567.7 M. Table 7's resolutions (192: 418 M, 160: 290 M, 128: 186 M) are 569 M scaled by
+(side/224)^2; the exact counts are within 1 M (160 px: 290.68 M). Keras's
+`keras.applications.MobileNet` has exactly this plan's weights and multiply-adds.
 """
 
 from __future__ import annotations

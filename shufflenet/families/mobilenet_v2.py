@@ -15,11 +15,13 @@ below 1x ("we apply width multiplier to all layers except the very last convolut
 and the expansion is t times the (already rounded) input channels.
 
 Published figures this plan reproduces (tests/test_families.py): Table 4, MobileNetV2: 300
-million MAdds, 3.4 million parameters. The MAdds exclude the classifier, as ShuffleNet's
-complexity does (with it: 301 M). The 3.4 M are the weights of the convolutions and the
-classifier without the batch norms' scales and shifts, 3.47 M, which the paper writes
-truncated to one decimal (the authors' TF-slim README gives "3.47" for this model); with the BN
-scales and shifts the trainable parameters are 3.50 M.
+million MAdds, 3.4 million parameters. Both are the exact counts truncated: 300,774,272 MAdds,
+FC layer included, and 3,470,760 weights of the convolutions and the FC layer, the batch norms'
+scales and shifts left out (with them: 3,504,872 trainable parameters). The authors' TF-slim
+model table (tensorflow/models, research/slim/nets/mobilenet/README.md: 300 M and 3.47 M for
+this model) prints all of its 22 widths and resolutions this way, for 1001 classes; every row is
+reproduced. Keras's `keras.applications.MobileNetV2` has exactly this plan's weights and
+multiply-adds.
 """
 
 from __future__ import annotations

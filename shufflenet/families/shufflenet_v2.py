@@ -22,9 +22,11 @@ keeps the input's channels and the right one writes the rest (in stage 2: 24 + 9
 the FC layer has no bias. The authors' code shuffles at the start of each stride-1 unit
 instead of after each concat; a fixed permutation between two layers changes no count.
 
-Published figures this plan reproduces (tests/test_families.py): Table 5, FLOPs (multiply-adds,
-FC included) 41 M, 146 M, 299 M, 591 M and weights 1.4 M, 2.3 M, 3.5 M, 7.4 M at 0.5x, 1x,
-1.5x, 2x (the trainable parameters, BN scales and shifts included).
+Published figures (tests/test_families.py): Table 5 gives FLOPs (multiply-adds, FC included)
+41 M, 146 M, 299 M, 591 M and weights 1.4 M, 2.3 M, 3.5 M, 7.4 M at 0.5x, 1x, 1.5x, 2x. The
+weights are the trainable parameters (BN scales and shifts included) and round to the paper's at
+every width; the multiply-adds round to the paper's except at 0.5x: 40.48 M against 41 M (the
+paper does not say what else it counts).
 """
 
 from __future__ import annotations
