@@ -319,3 +319,23 @@ def test_shufflenet_v2_saves_and_reloads_in_safe_mode(tmp_path):
     again = keras.saving.load_model(path, safe_mode=True)
     x = np.random.default_rng(1).random((1, 64, 64, 3), dtype=np.float32)
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-7)
+
+
+# --- two networks of any families side by side ------------------------------------------------
+
+def test_compare_networks_of_two_families():
+    from shufflenet.analysis import key_figures
+    from shufflenet.families.side_by_side import FIGURES, compare_networks, like, ratios
+
+    a = ShuffleNetConfig(groups=8, input_size=64, num_classes=10)
+    b = like(a, "shufflenet-v2", 1.0)
+    assert (b.input_size, b.num_classes) == (64, 10)
+    df = compare_networks(a, b).set_index("network")
+    for name, config in (("A", a), ("B", b)):
+        assert {k: df.loc[name, k] for k in FIGURES} == {k: key_figures(config)[k] for k in FIGURES}
+    assert df.loc["B", "family"] == "shufflenet-v2" and df.loc["A", "family"] == "shufflenet-v1"
+    r = ratios(a, b).loc[0]
+    assert r["macs"] == pytest.approx(key_figures(b)["macs"] / key_figures(a)["macs"])
+    assert df.loc["A", "intensity"] == pytest.approx(df.loc["A", "macs"] / df.loc["A", "traffic_bytes"])
+    with pytest.raises(ValueError, match="must be one of"):
+        like(a, "mobilenet-v2", 0.6)
