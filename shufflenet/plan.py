@@ -282,13 +282,15 @@ def fold_batchnorm(plan: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
 def fuse_shuffle(plan: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
     """The plan with each channel shuffle removed and the unit's first 1x1 conv writing its
     output directly in shuffled order (BN and ReLU act per channel, so the fixed permutation
-    moves through them). For folded inference graphs with the paper's layout."""
-    shuffles = {s.name: s for s in plan if s.op == "shuffle"}
+    moves through them). For folded inference graphs with the paper's layout. A shuffle in a unit
+    without a first 1x1 conv to write it (ShuffleNet v2's, after the concat) stays as it is."""
+    writers = {(layer.stage, layer.unit) for layer in plan if layer.part == "gconv1"}
+    shuffles = {s.name: s for s in plan if s.op == "shuffle" and (s.stage, s.unit) in writers}
     source = {s.name: s.inputs[0] for s in shuffles.values()}
     units_shuffled = {(s.stage, s.unit) for s in shuffles.values()}
     out = []
     for layer in plan:
-        if layer.op == "shuffle":
+        if layer.name in shuffles:
             continue
         if layer.part == "gconv1" and (layer.stage, layer.unit) in units_shuffled:
             layer = dataclasses.replace(layer, shuffled_output=True)

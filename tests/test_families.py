@@ -339,3 +339,28 @@ def test_compare_networks_of_two_families():
     assert df.loc["A", "intensity"] == pytest.approx(df.loc["A", "macs"] / df.loc["A", "traffic_bytes"])
     with pytest.raises(ValueError, match="must be one of"):
         like(a, "mobilenet-v2", 0.6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", OTHERS)
+def test_folded_inference_graph_and_tflite_export(family):
+    """The BN-folded graph computes what the model computes (ShuffleNet v2's shuffles after the
+    concat stay shuffles, `plan.fuse_shuffle`), so the TFLite export's self-check passes."""
+    from shufflenet import export
+    from shufflenet.model import build_model
+    from shufflenet.optimize import inference_model
+
+    config = family_config(family, 0.5 if family != "mobilenet-v2" else 0.35, input_size=64, num_classes=10)
+    model = build_model(config)
+    rng = np.random.default_rng(0)
+    for layer in model.layers:  # statistics other than the initial ones, so the folding shows
+        if type(layer).__name__ == "BatchNormalization":
+            shape = layer.gamma.shape
+            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.1, shape), rng.normal(0, 0.1, shape),
+                               rng.uniform(0.5, 1.5, shape)])
+    x = rng.random((2, 64, 64, 3), dtype=np.float32)
+    want = np.asarray(model(x, training=False))
+    for pointwise in ("einsum", "native"):
+        np.testing.assert_allclose(np.asarray(inference_model(model, config, pointwise)(x)), want, rtol=1e-4,
+                                   atol=1e-6)
+    assert export.tflite_bytes(model, config)[4:8] == b"TFL3"
