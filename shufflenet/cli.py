@@ -1,5 +1,7 @@
 """Command line: `python -m shufflenet summary|diagram|train|evaluate|bench|import-weights ...`.
 
+`summary --family F` also counts the other families (`shufflenet.families`).
+
 Bad arguments exit with code 2 and a one-line message on stderr.
 """
 
@@ -14,6 +16,8 @@ from .config import ALLOWED_GROUPS, ShuffleNetConfig
 
 #: `training.ENGINES`, without importing the training module (and NumPy) for every command.
 ENGINES = ("fast", "keras-fit")
+#: `families.FAMILIES`, in order (the first is the default), without importing them for every command.
+FAMILY_NAMES = ("shufflenet-v1", "shufflenet-v2", "mobilenet-v1", "mobilenet-v2")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,8 +105,78 @@ def summary_text(config: ShuffleNetConfig) -> str:
     return "\n".join(lines)
 
 
+#: The fields every family takes; the others of `config.FIELDS` are ShuffleNet v1's own.
+FAMILY_FIELDS = ("scale", "input_size", "channels", "num_classes")
+_FLAGS = {"num_classes": "--classes", "shuffle": "--no-shuffle"}
+
+
+def family_config_from_args(args: argparse.Namespace):
+    """The configuration of `--family` (ShuffleNet v1: `config_from_args`). A v1-only flag
+    given to another family, or a width that family does not have, is a UsageError."""
+    from .config import FIELDS
+    from .families import DEFAULT_FAMILY, FAMILIES, family_config
+
+    if args.family == DEFAULT_FAMILY:
+        return config_from_args(args)
+    own = [name for name in FIELDS if name not in FAMILY_FIELDS]
+    given = [name for name in own if _differs(getattr(args, name), FIELDS[name].default)]
+    if given:
+        flags = ", ".join(_FLAGS.get(n, "--" + n.replace("_", "-")) for n in given)
+        raise UsageError(f"{flags} applies to shufflenet-v1 only; --family {args.family} takes --scale "
+                         f"({FAMILIES[args.family].allowed_scales}), --input-size, --channels and --classes")
+    try:
+        return family_config(args.family, **{name: getattr(args, name) for name in FAMILY_FIELDS})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _differs(value, default) -> bool:
+    return (list(value) != list(default)) if isinstance(default, tuple) else value != default
+
+
+def family_summary_dict(config) -> dict:
+    """The JSON contract of `summary --family F --format json` for the families other than
+    ShuffleNet v1 (whose contract is `summary_dict`): the same stages, and the totals with the
+    MACs with the FC layer (`macs`) and without it (`conv_macs`)."""
+    from .complexity import stage_table, totals
+
+    stages = [
+        {"name": r.stage, "output": [int(d) for d in r.output_shape], "units": int(r.units),
+         "macs": int(r.macs), "params": int(r.params)}
+        for r in stage_table(config).itertuples()
+    ]
+    t = totals(config)
+    return {"family": config.family, "config": config.to_dict(), "stages": stages,
+            "totals": {"conv_macs": t["conv_macs"], "fc_macs": t["fc_macs"], "macs": t["macs"],
+                       "params": t["params"]}}
+
+
+def family_summary_text(config) -> str:
+    """The stages of any family's network with their output, units, MACs and params."""
+    d = family_summary_dict(config)
+    rows = [("Part", "Output", "Units", "MACs", "Params")]
+    for st in d["stages"]:
+        rows.append((st["name"], "x".join(map(str, st["output"])), str(st["units"] or ""), f"{st['macs']:,}",
+                     f"{st['params']:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [config.label]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(v.rjust(w) if j >= 2 else v.ljust(w) for j, (v, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    t = d["totals"]
+    lines += ["", f"MACs without the FC layer: {t['conv_macs']:,} = {t['conv_macs'] / 1e6:.1f} M",
+              f"MACs with the FC layer: {t['macs']:,} = {t['macs'] / 1e6:.1f} M   Trainable params: {t['params']:,}"]
+    return "\n".join(lines)
+
+
 def _cmd_summary(args) -> int:
-    config = config_from_args(args)
+    from .families import DEFAULT_FAMILY
+
+    config = family_config_from_args(args)
+    if args.family != DEFAULT_FAMILY:
+        print(json.dumps(family_summary_dict(config)) if args.format == "json" else family_summary_text(config))
+        return 0
     if args.format == "json":
         print(json.dumps(summary_dict(config)))
     else:
@@ -461,8 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m shufflenet", description="ShuffleNet v1 explorer tools")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("summary", help="per-stage MACs and params (paper Table 1)")
+    p = sub.add_parser("summary", help="per-stage MACs and params (paper Table 1; other families with --family)")
     add_config_arguments(p)
+    p.add_argument("--family", choices=FAMILY_NAMES, default=FAMILY_NAMES[0],
+                   help="the network family (default: shufflenet-v1). The others take --scale, --input-size, "
+                        "--channels and --classes: shufflenet-v2 scale 0.5, 1, 1.5, 2; mobilenet-v1 0.25, 0.5, "
+                        "0.75, 1; mobilenet-v2 0.35, 0.5, 0.75, 1, 1.3, 1.4.")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=_cmd_summary)
 

@@ -182,10 +182,14 @@ def unit_table(config: ShuffleNetConfig) -> pd.DataFrame:
 
 
 def stage_table(config: ShuffleNetConfig) -> pd.DataFrame:
-    """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1; intensity
-    is the stage's MACs over its memory traffic."""
+    """Per-stage sums, stem, stage2..4 and classifier: the rows of the paper's Table 1 (other
+    families: their stem, stages, head and classifier); intensity is the stage's MACs over its
+    memory traffic."""
     rows = _aggregate(config, lambda r: r["stage"])
-    units = dict(zip((f"stage{s}" for s in (2, 3, 4)), config.blocks))
+    units: dict[str, int] = {}  # counted off the plan, so every family's stages have theirs
+    for r in _config_records(config):
+        if r["unit"] is not None:
+            units[r["stage"]] = max(units.get(r["stage"], 0), r["unit"])
     for r in rows:
         r["units"] = units.get(r["stage"], 0)
         r["channels"] = r["output_shape"][-1]
@@ -225,7 +229,7 @@ _KERAS_OPS = {
     "ZeroPadding2D": "pad", "BatchNormalization": "batchnorm", "ReLU": "relu",
     "MaxPooling2D": "maxpool", "AveragePooling2D": "avgpool", "Concatenate": "concat",
     "Add": "add", "GlobalAveragePooling2D": "global_pool", "Dense": "fc",
-    "ChannelShuffle": "shuffle",
+    "ChannelShuffle": "shuffle", "ChannelSplit": "split",
 }
 
 
@@ -284,6 +288,8 @@ def _keras_rows(model, strict: bool) -> list[dict]:
             op = _KERAS_OPS[kind]
             if kind == "ChannelShuffle":
                 groups = layer.groups
+            elif kind == "ReLU" and layer.max_value is not None and float(layer.max_value) == 6.0:
+                op = "relu6"
         elif strict:
             raise ValueError(f"keras_cost_table does not know layer {layer.name!r} of type {kind}")
         else:

@@ -8,6 +8,10 @@ layer plan (`plan.layer_plan`), so a diagram cannot show a layer the network doe
 - `full_diagram`: every layer, clustered by stage and unit; optionally one stage, or a range of
   its units. Its nodes and edges are the plan's layers and their `inputs`.
 
+The other families (`shufflenet.families`) get the macro diagram of their own parts
+(`family_macro_diagram`), the full layer graph and the micro diagram of any unit, all from
+their plans.
+
 The macro and the full diagram can colour their nodes by a metric (`METRICS`: MACs, params,
 activation memory, memory traffic, measured latency) on a colour-blind-friendly sequential
 scale (viridis), with a legend and the exact value on every node; `rankdir="LR"` lays any
@@ -30,7 +34,7 @@ import graphviz
 
 from .complexity import cost_table, layer_records, stage_table
 from .config import STAGES, ShuffleNetConfig
-from .plan import LayerSpec, UnitSpec, fold_pads, layer_plan, stem_sizes, unit_layers, unit_specs
+from .plan import OPS, LayerSpec, UnitSpec, fold_pads, layer_plan, stem_sizes, unit_layers, unit_specs
 
 _FONT = "Helvetica"
 COLORS = {
@@ -326,7 +330,11 @@ def _stage_values(config: ShuffleNetConfig, metric: Metric, latency) -> dict[str
 def macro_diagram(config: ShuffleNetConfig, metric: str | None = None, latency=None,
                   rankdir: str = "TB") -> graphviz.Digraph:
     """Stem -> stage 2 -> stage 3 -> stage 4 -> classifier, as in paper Table 1; `metric`
-    colours each part by its sum of that metric (see `layer_values`)."""
+    colours each part by its sum of that metric (see `layer_values`). Another family's
+    configuration (`shufflenet.families`) gets the same diagram of its own parts
+    (`family_macro_diagram`)."""
+    if not isinstance(config, ShuffleNetConfig):
+        return family_macro_diagram(config, metric, latency, rankdir)
     m = _check_metric(metric)
     stages = stage_table(config).set_index("stage")
     values = _stage_values(config, m, latency) if m else {}
@@ -392,6 +400,37 @@ def macro_diagram(config: ShuffleNetConfig, metric: str | None = None, latency=N
     return g
 
 
+def family_macro_diagram(config, metric: str | None = None, latency=None, rankdir: str = "TB") -> graphviz.Digraph:
+    """Input -> stem -> every stage -> head -> classifier of any family's configuration, read off
+    its stage table: output shape, units, MACs and params of each part; `metric` colours each
+    part by its sum, as `macro_diagram` does."""
+    m = _check_metric(metric)
+    stages = stage_table(config)
+    values = _stage_values(config, m, latency) if m else {}
+    scale = HeatScale.of(m, values.values(), "stage") if m else None
+    sep = ", " if rankdir == "TB" else "\n"
+    g = _graph("macro", rankdir)
+    size = config.input_size
+    g.attr(label=config.label, labelloc="t", fontsize="13")
+    g.node("input", f"Input\n{_shape((size, size, config.channels))}", fillcolor=COLORS["input"])
+    prev = "input"
+    for row in stages.itertuples(index=False):
+        part = row.stage
+        title = part.capitalize() if not part.startswith("stage") else f"Stage {part[5:]}"
+        if row.units:
+            title += f": {row.units} unit{'s' if row.units > 1 else ''}"
+        lines = [title, f"output {_shape(row.output_shape)}", sep.join((_mmacs(row.macs), f"{row.params:,} params"))]
+        if m:
+            lines.append(format_value(values[part], m))
+        attrs = scale.node_attrs(values[part]) if scale else {"fillcolor": COLORS.get(part, COLORS["stage3"])}
+        g.node(part, "\n".join(lines), **attrs)
+        g.edge(prev, part)
+        prev = part
+    if scale:
+        _add_legend(g, scale, rankdir)
+    return g
+
+
 # --- the micro diagram: one unit, from its own layers ---------------------------------------
 
 def _find_unit(config: ShuffleNetConfig, stage: int, stride: int) -> UnitSpec:
@@ -408,22 +447,41 @@ def _find_unit(config: ShuffleNetConfig, stage: int, stride: int) -> UnitSpec:
     )
 
 
-def _unit_node(layer: LayerSpec, config: ShuffleNetConfig, with_relu: bool, source_op: str | None
+def _find_family_unit(config, stage: int, stride: int) -> UnitSpec:
+    """The first unit of `stage` whose depthwise conv has `stride`, in another family's plan, as
+    the few `UnitSpec` fields the micro diagram reads."""
+    plan = layer_plan(config)
+    stages = sorted({int(spec.stage[5:]) for spec in plan if spec.unit is not None})
+    if stage not in stages:
+        raise ValueError(f"`stage` must be one of {', '.join(map(str, stages))}. Received: stage={stage!r}")
+    if stride not in (1, 2):
+        raise ValueError(f"`stride` must be 1 or 2. Received: stride={stride!r}")
+    key = f"stage{stage}"
+    for spec in plan:
+        if spec.stage == key and spec.op == "dwconv3x3" and spec.stride == stride:
+            first = next(s for s in plan if s.stage == key and s.unit == spec.unit)
+            side, channels = first.input_shape[0], first.input_shape[-1]
+            return UnitSpec(stage, spec.unit, stride, channels, 0, 0, 1, 1, side, side // stride)
+    raise ValueError(f"Stage {stage} of {config.label} has no unit of stride {stride}; choose the other stride.")
+
+
+def _unit_node(layer: LayerSpec, config: ShuffleNetConfig, with_relu: str, source_op: str | None
                ) -> tuple[str, dict[str, str]]:
-    """The label and attributes of one layer of a unit, from its op, its spec and the op it reads."""
+    """The label and attributes of one layer of a unit, from its op, its spec and the op it reads;
+    `with_relu` names the activation drawn with a BN ("ReLU", "ReLU6"), if any."""
     cin, cout = layer.input_shape[-1], layer.output_shape[-1]
     k = layer.kernel
     if layer.op in ("conv1x1", "gconv1x1"):
         if layer.op == "gconv1x1":
             kind = f"1×1 GConv, g = {layer.groups}"
-        elif config.groups > 1:
+        elif getattr(config, "groups", 1) > 1:
             kind = "1×1 Conv (not grouped, Sec. 3.3)"
         else:
             kind = "1×1 Conv"
         return f"{kind}\n{cin} → {cout}", {"fillcolor": COLORS["gconv"]}
     if layer.op == "batchnorm":
         if with_relu:
-            return "BN + ReLU", {"fillcolor": COLORS["bn"]}
+            return f"BN + {with_relu}", {"fillcolor": COLORS["bn"]}
         if source_op == "dwconv3x3":  # the paper's choice (Sec. 3.2), worth saying on the figure
             return "BN (no ReLU)", {"fillcolor": COLORS["bn"]}
         return "BN", {"fillcolor": COLORS["bn"]}
@@ -440,16 +498,22 @@ def _unit_node(layer: LayerSpec, config: ShuffleNetConfig, with_relu: bool, sour
         return "Concat", {"fillcolor": COLORS["merge"]}
     if layer.op == "add":
         return "Add", {"fillcolor": COLORS["merge"], "shape": "circle"}
-    if layer.op == "relu":
-        return "ReLU", {"fillcolor": COLORS["bn"]}
+    if layer.op in ("relu", "relu6"):
+        return OPS[layer.op], {"fillcolor": COLORS["bn"]}
+    if layer.op == "split":
+        first = layer.offset
+        return (f"Channel split\nchannels {first}..{first + cout - 1} of {cin}",
+                {"fillcolor": COLORS["merge"]})
     return f"{layer.part} ({layer.op})\n{_shape(layer.output_shape)}", {"fillcolor": COLORS["bn"]}
 
 
 def micro_diagram(config: ShuffleNetConfig, stage: int = 3, stride: int = 1, rankdir: str = "TB") -> graphviz.Digraph:
     """One ShuffleNet unit (paper Fig. 2b for stride 1, Fig. 2c for stride 2) of `stage`, drawn
     from that unit's layers in the plan: pads merged into the layer that reads them, and a BN
-    whose only reader is a ReLU drawn with it as one "BN + ReLU" node."""
-    u = _find_unit(config, stage, stride)
+    whose only reader is a ReLU drawn with it as one "BN + ReLU" node. For another family's
+    configuration: the first unit of `stage` whose depthwise conv has `stride`."""
+    u = _find_unit(config, stage, stride) if isinstance(config, ShuffleNetConfig) else \
+        _find_family_unit(config, stage, stride)
     layers = fold_pads(unit_layers(config, stage, u.unit))
     by_name = {layer.name: layer for layer in layers}
     readers: dict[str, list[str]] = {}
@@ -458,7 +522,7 @@ def micro_diagram(config: ShuffleNetConfig, stage: int = 3, stride: int = 1, ran
             readers.setdefault(src, []).append(layer.name)
     # relu name -> the BN drawn with it
     merged = {layer.name: layer.inputs[0] for layer in layers
-              if layer.op == "relu" and len(layer.inputs) == 1 and layer.inputs[0] in by_name
+              if layer.op in ("relu", "relu6") and len(layer.inputs) == 1 and layer.inputs[0] in by_name
               and by_name[layer.inputs[0]].op == "batchnorm" and readers[layer.inputs[0]] == [layer.name]}
 
     def node_of(name: str) -> str:
@@ -467,7 +531,7 @@ def micro_diagram(config: ShuffleNetConfig, stage: int = 3, stride: int = 1, ran
     def channels(name: str) -> int:
         return by_name[name].output_shape[-1] if name in by_name else u.in_channels
 
-    no_shuffle = not config.shuffle and u.groups > 1
+    no_shuffle = not getattr(config, "shuffle", True) and u.groups > 1
     g = _graph(f"micro_stage{stage}_stride{stride}", rankdir)
     title = f"Stage {stage}, unit {u.unit} (stride {stride})"
     if no_shuffle:
@@ -478,8 +542,8 @@ def micro_diagram(config: ShuffleNetConfig, stage: int = 3, stride: int = 1, ran
         if layer.name in merged:
             continue
         source = by_name.get(layer.inputs[-1])
-        label, attrs = _unit_node(layer, config, with_relu=layer.name in merged.values(),
-                                  source_op=source.op if source else None)
+        relu = next((OPS[by_name[r].op] for r, bn in merged.items() if bn == layer.name), "")
+        label, attrs = _unit_node(layer, config, with_relu=relu, source_op=source.op if source else None)
         if layer.op == "concat":
             label += "\n" + " + ".join(str(channels(src)) for src in layer.inputs) + f" = {layer.output_shape[-1]}"
         g.node(layer.name, label, **attrs)
@@ -504,7 +568,7 @@ def _node_color(op: str) -> str:
     return {
         "conv3x3": COLORS["conv"], "shuffle": COLORS["shuffle"], "dwconv3x3": COLORS["dwconv"],
         "maxpool": COLORS["pool"], "avgpool": COLORS["pool"], "global_pool": COLORS["pool"],
-        "add": COLORS["merge"], "concat": COLORS["merge"], "fc": COLORS["classifier"],
+        "add": COLORS["merge"], "concat": COLORS["merge"], "split": COLORS["merge"], "fc": COLORS["classifier"],
     }.get(op, COLORS["bn"])
 
 
@@ -524,14 +588,16 @@ def _selected_layers(config: ShuffleNetConfig, stage, units) -> tuple[LayerSpec,
             raise ValueError("`units` picks units of one stage: give `stage` (2, 3 or 4) as well.")
         return plan
     key = f"stage{stage}" if isinstance(stage, int) and not isinstance(stage, bool) else str(stage)
-    if key not in _PARTS:
-        raise ValueError(f"`stage` must be one of 2, 3, 4, 'stem', 'classifier'. Received: stage={stage!r}")
+    parts = _PARTS if isinstance(config, ShuffleNetConfig) else tuple(dict.fromkeys(spec.stage for spec in plan))
+    if key not in parts:
+        named = ", ".join(p[5:] if p.startswith("stage") else repr(p) for p in parts)
+        raise ValueError(f"`stage` must be one of {named}. Received: stage={stage!r}")
     layers = tuple(spec for spec in plan if spec.stage == key)
     if units is None:
         return layers
     if not key.startswith("stage"):
         raise ValueError(f"`units` picks units of a stage; {key} has none. Leave `units` out for it.")
-    n = config.blocks[int(key[5:]) - 2]
+    n = max(spec.unit for spec in layers)
     try:
         first, last = (int(units), int(units)) if isinstance(units, int) else (int(units[0]), int(units[1]))
     except (TypeError, ValueError, IndexError):

@@ -102,8 +102,11 @@ def keras_bytes(model) -> bytes:
 def _check_fits(model, config: ShuffleNetConfig) -> None:
     import keras
 
-    if not isinstance(config, ShuffleNetConfig):
-        raise ValueError(f"`config` must be a ShuffleNetConfig. Received: {type(config).__name__}")
+    from .families import FamilyConfig
+
+    if not isinstance(config, (ShuffleNetConfig, FamilyConfig)):
+        raise ValueError(f"`config` must be a ShuffleNetConfig. Received: {type(config).__name__} (another "
+                         "family's network takes its configuration from shufflenet.families)")
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a Keras model built by `build_model(config)`. "
                          f"Received: {type(model).__name__}")
@@ -135,9 +138,10 @@ def _inference_graph(model, config: ShuffleNetConfig):
         worst = float(np.max(np.abs(got - want)))
         raise ValueError(
             f"The inference graph made from `model` ({model.name}) with `config` ({config.label}, "
-            f"shuffle={config.shuffle}, shuffle_layout={config.shuffle_layout!r}) does not compute what the "
-            f"model computes (largest difference {worst:.3g}), so no file was written. Pass the configuration "
-            "the model was built with; if it is that one, `shufflenet.optimize.inference_model` does not handle it."
+            f"shuffle={getattr(config, 'shuffle', True)}, shuffle_layout={config.shuffle_layout!r}) does not "
+            f"compute what the model computes (largest difference {worst:.3g}), so no file was written. Pass the "
+            "configuration the model was built with; if it is that one, `shufflenet.optimize.inference_model` "
+            "does not handle it."
         )
     return graph
 

@@ -17,7 +17,7 @@ from keras import ops
 from .plan import shuffle_permutation
 
 __all__ = [
-    "ChannelShuffle", "FastBatchNormalization", "GroupConv1x1", "PaddedConv2D", "PaddedDepthwiseConv2D",
+    "ChannelShuffle", "ChannelSplit", "FastBatchNormalization", "GroupConv1x1", "PaddedConv2D", "PaddedDepthwiseConv2D",
     "PaddedPool2D", "shuffle_permutation",
 ]
 
@@ -80,6 +80,40 @@ class ChannelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "layout": self.layout}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelSplit(keras.layers.Layer):
+    """One part of ShuffleNet v2's channel split (Ma et al. 2018, Sec. 4): the `channels`
+    channels from `offset` on. Channels last.
+
+    Example: the two halves of a 116-channel tensor `x` are
+    ``ChannelSplit(0, 58)(x)`` and ``ChannelSplit(58, 58)(x)``.
+    """
+
+    def __init__(self, offset: int, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        for name, value, low in (("offset", offset, 0), ("channels", channels, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{name}` must be a whole number >= {low}. Received: {name}={value!r}")
+        self.offset, self.channels = offset, channels
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        available = input_shape[-1]
+        if available is None or self.offset + self.channels > available:
+            raise ValueError(f"ChannelSplit({self.offset}, {self.channels}) needs at least "
+                             f"{self.offset + self.channels} input channels. Received input shape: {input_shape}")
+        self.built = True
+
+    def call(self, inputs):
+        return inputs[..., self.offset:self.offset + self.channels]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset, "channels": self.channels}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,4 +1,5 @@
-"""Builds Keras graphs of a ShuffleNet v1 by walking its layer plan (`plan.layer_plan`).
+"""Builds Keras graphs of a ShuffleNet v1 by walking its layer plan (`plan.layer_plan`); the
+other families' plans (`shufflenet.families`) are built by the same walk.
 
 `build_model(config)` is the paper's network (Table 1, Fig. 2). The builder knows no layer
 sequence of its own: for every `LayerSpec` it asks a *factory* for the op ("gconv1x1",
@@ -20,6 +21,7 @@ from keras import layers
 
 from . import layers as sl
 from .config import ShuffleNetConfig
+from .families.base import FamilyConfig
 from .plan import LayerSpec, fold_pads, layer_plan
 
 BN_EPSILON = 1e-5  # the reference implementations' (PyTorch) default
@@ -73,18 +75,27 @@ KERAS_FACTORIES: dict[str, Factory] = {
     "add": lambda s, c: layers.Add(name=s.name),
     "global_pool": lambda s, c: layers.GlobalAveragePooling2D(name=s.name),
     "fc": lambda s, c: layers.Dense(c.num_classes, activation="softmax", use_bias=s.bias, name=s.name),
+    "relu6": lambda s, c: layers.ReLU(6.0, name=s.name),
+    "split": lambda s, c: sl.ChannelSplit(s.offset, s.filters, name=s.name),
 }
 
 
-def _check(config) -> ShuffleNetConfig:
+def _check(config, families: bool = False) -> ShuffleNetConfig:
     config = config or ShuffleNetConfig()
+    if families and isinstance(config, FamilyConfig):
+        return config
     if not isinstance(config, ShuffleNetConfig):
-        raise ValueError(f"`config` must be a ShuffleNetConfig. Received: {type(config).__name__}")
+        allowed = "a ShuffleNetConfig or a family configuration (shufflenet.families)" if families else \
+            "a ShuffleNetConfig"
+        raise ValueError(f"`config` must be {allowed}. Received: {type(config).__name__}")
     return config
 
 
 def default_name(config: ShuffleNetConfig) -> str:
-    """`shufflenet_0_5x_g3`, `shufflenet_1x_g8_noshuffle`."""
+    """`shufflenet_0_5x_g3`, `shufflenet_1x_g8_noshuffle`; another family's `model_name`
+    (`mobilenet_v2_1x`)."""
+    if isinstance(config, FamilyConfig):
+        return config.model_name
     name = f"shufflenet_{config.scale:g}x_g{config.groups}".replace(".", "_")
     return name if config.shuffle else name + "_noshuffle"
 
@@ -103,8 +114,9 @@ def build_graph(config: ShuffleNetConfig, plan: tuple[LayerSpec, ...],
 
 
 def build_model(config: ShuffleNetConfig | None = None, name: str | None = None) -> keras.Model:
-    """The ShuffleNet v1 Keras model of `config` (default: the paper's 1x, g=3, 224x224x3)."""
-    config = _check(config)
+    """The ShuffleNet v1 Keras model of `config` (default: the paper's 1x, g=3, 224x224x3), or
+    the model of another family's configuration (`shufflenet.families`)."""
+    config = _check(config, families=True)
     return build_graph(config, layer_plan(config), name=name)
 
 

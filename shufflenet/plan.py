@@ -119,6 +119,7 @@ class LayerSpec:
     macs: int = 0
     bias: bool = False  # conv layers: a bias (set by `fold_batchnorm` for inference graphs)
     shuffled_output: bool = False  # gconv1 writes its output in shuffled order (`fuse_shuffle`)
+    offset: int = 0  # split layers: the first input channel they take (ShuffleNet v2's channel split)
 
     @property
     def filters(self) -> int:
@@ -137,11 +138,15 @@ OPS = {
     "gconv1x1": "1x1 group convolution", "shuffle": "channel shuffle", "dwconv3x3": "3x3 depthwise convolution",
     "avgpool": "3x3 average pooling", "concat": "concatenation", "add": "addition",
     "global_pool": "global average pooling", "fc": "fully connected",
+    # Ops of the other families (`shufflenet.families`): MobileNets clip at 6 as their reference
+    # implementations do; ShuffleNet v2 splits the channels into two halves.
+    "relu6": "ReLU6", "split": "channel split",
 }
 
 
-class _Writer:
-    """Appends LayerSpecs, each reading the previous one unless told otherwise."""
+class LayerWriter:
+    """Appends LayerSpecs, each reading the previous one unless told otherwise (the other
+    families' plans, `shufflenet.families`, write their units with it too)."""
 
     def __init__(self, stage: str, unit: int | None, layers: list[LayerSpec]):
         self.stage, self.unit, self.layers = stage, unit, layers
@@ -166,10 +171,10 @@ class _Writer:
         return self.add(part, "pad", src, shape, out, padding=1), out
 
 
-def _stem(config: ShuffleNetConfig, layers: list[LayerSpec]) -> tuple[str, tuple]:
+def write_stem(config: ShuffleNetConfig, layers: list[LayerSpec]) -> tuple[str, tuple]:
     """Conv1 (3x3, stride 2) + BN + ReLU, then 3x3 max pool, stride 2 (paper Table 1), each
     with one pixel of explicit, symmetric zero padding as in the reference implementations."""
-    s = _Writer("stem", None, layers)
+    s = LayerWriter("stem", None, layers)
     size, c_in, w = config.input_size, config.channels, config.stem_width
     s1, s2 = stem_sizes(config)
     x, shape = s.pad("pad", "image", (size, size, c_in))
@@ -187,7 +192,7 @@ def _unit(config: ShuffleNetConfig, u: UnitSpec, x: str, layers: list[LayerSpec]
     BN -> ReLU -> channel shuffle -> 3x3 depthwise conv -> BN (no ReLU, Sec. 3.2) -> 1x1 group
     conv -> BN; added to the identity, or concatenated after a 3x3 average-pooled shortcut
     (shortcut first); then ReLU. The only place the unit's layer sequence is written."""
-    s = _Writer(f"stage{u.stage}", u.unit, layers)
+    s = LayerWriter(f"stage{u.stage}", u.unit, layers)
     hin, hout, cin, b = u.in_size, u.out_size, u.in_channels, u.bottleneck
     x_in, mid_in, mid_out = (hin, hin, cin), (hin, hin, b), (hout, hout, b)
     unit_input = x
@@ -217,9 +222,9 @@ def _unit(config: ShuffleNetConfig, u: UnitSpec, x: str, layers: list[LayerSpec]
     return s.add("relu", "relu", y, out, out)
 
 
-def _classifier(config: ShuffleNetConfig, x: str, shape, layers: list[LayerSpec]) -> None:
+def write_classifier(config: ShuffleNetConfig, x: str, shape, layers: list[LayerSpec]) -> None:
     """Global average pool + fully connected layer with softmax (paper Table 1)."""
-    s = _Writer("classifier", None, layers)
+    s = LayerWriter("classifier", None, layers)
     c, k = shape[-1], config.num_classes
     x = s.add("pool", "global_pool", x, shape, (c,))
     s.add("fc", "fc", x, (c,), (k,), params=c * k + (k if config.fc_bias else 0), macs=c * k, bias=config.fc_bias)
@@ -228,13 +233,16 @@ def _classifier(config: ShuffleNetConfig, x: str, shape, layers: list[LayerSpec]
 @functools.lru_cache(maxsize=256)
 def layer_plan(config: ShuffleNetConfig) -> tuple[LayerSpec, ...]:
     """Every layer of the network of `config`, in model order: what the Keras builder builds,
-    the cost tables count, the diagrams draw and the ImageNet importer maps."""
+    the cost tables count, the diagrams draw and the ImageNet importer maps. A configuration of
+    another family (`shufflenet.families`) writes its own plan with the same LayerSpec rows."""
+    if not isinstance(config, ShuffleNetConfig):
+        return config.layer_plan()
     layers: list[LayerSpec] = []
-    x, shape = _stem(config, layers)
+    x, shape = write_stem(config, layers)
     for u in unit_specs(config):
         x = _unit(config, u, x, layers)
         shape = (u.out_size, u.out_size, u.out_channels)
-    _classifier(config, x, shape, layers)
+    write_classifier(config, x, shape, layers)
     return tuple(layers)
 
 
@@ -274,13 +282,15 @@ def fold_batchnorm(plan: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
 def fuse_shuffle(plan: tuple[LayerSpec, ...]) -> tuple[LayerSpec, ...]:
     """The plan with each channel shuffle removed and the unit's first 1x1 conv writing its
     output directly in shuffled order (BN and ReLU act per channel, so the fixed permutation
-    moves through them). For folded inference graphs with the paper's layout."""
-    shuffles = {s.name: s for s in plan if s.op == "shuffle"}
+    moves through them). For folded inference graphs with the paper's layout. A shuffle in a unit
+    without a first 1x1 conv to write it (ShuffleNet v2's, after the concat) stays as it is."""
+    writers = {(layer.stage, layer.unit) for layer in plan if layer.part == "gconv1"}
+    shuffles = {s.name: s for s in plan if s.op == "shuffle" and (s.stage, s.unit) in writers}
     source = {s.name: s.inputs[0] for s in shuffles.values()}
     units_shuffled = {(s.stage, s.unit) for s in shuffles.values()}
     out = []
     for layer in plan:
-        if layer.op == "shuffle":
+        if layer.name in shuffles:
             continue
         if layer.part == "gconv1" and (layer.stage, layer.unit) in units_shuffled:
             layer = dataclasses.replace(layer, shuffled_output=True)

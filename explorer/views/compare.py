@@ -16,6 +16,7 @@ from shufflenet.config import FIELDS, ShuffleNetConfig
 from .. import cache, charts, tables
 from .. import format as fmt
 from ..sidebar import B_FIELDS, Selection, b_key, config_from_state, widget_keys
+from . import compare_families
 
 PREFIX = "cmp_"
 #: B's controls: field -> label (their limits, steps and help are the sidebar's, from `FIELDS`).
@@ -146,3 +147,4 @@ def render(selection: Selection) -> None:
     tables.show(cache.sweep_groups(a), "cmp_sweep", a, "sweep", pinned=("groups",),
                 labels={"groups": "g", "stem": "stem channels", "stage2": "stage 2 channels",
                         "stage3": "stage 3 channels", "stage4": "stage 4 channels"})
+    compare_families.render(a)
