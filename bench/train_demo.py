@@ -19,9 +19,21 @@ for path in (ROOT, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-TARGET_SECONDS = 90.0
-TARGET_ACCURACY = 0.85
+TARGET_SECONDS = 60.0
+TARGET_ACCURACY = 0.87
 URL_QUERY = "?task=fashion-mnist&view=predictions&groups=3"
+#: The figures in the training panel's success line ("... test accuracy 84.00 % on the first
+#: 1,000 test images ..."); any whitespace between the words (the browser may give no-break spaces).
+RESULT_PATTERN = re.compile(r"test\s+accuracy\s+(\d+(?:\.\d+)?)\s*%\s+on\s+the\s+first\s+(\d[\d,]*)\s+test\s+images")
+
+
+def parse_result(text: str) -> tuple[float | None, int | None]:
+    """(accuracy as a fraction, number of test images) from the page's success text, or
+    (None, None) when the text does not hold them."""
+    match = RESULT_PATTERN.search(text or "")
+    if match is None:
+        return None, None
+    return float(match.group(1)) / 100, int(match.group(2).replace(",", ""))
 
 
 def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
@@ -58,11 +70,9 @@ def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
             seconds = time.monotonic() - clicked
             if done is None:
                 return {"error": f"no result within {timeout_s:.0f} s", "progress_lines": len(seen)}
-            page.wait_for_timeout(500)  # the training panel's own line, drawn in the same run
-            shown = " ".join(page.locator("[data-testid=stMain]").all_inner_texts())
-            match = re.search(r"test accuracy ([\d.]+) % on the first ([\d,]+) test images", shown)
-            accuracy = float(match.group(1)) / 100 if match else None
-            images = int(match.group(2).replace(",", "")) if match else None
+            # Read from the success line itself: once the run is over the panel's expander is
+            # drawn closed, and the visible text of the whole page then leaves the line out.
+            accuracy, images = parse_result(done)
             log(done)
             return {"seconds_click_to_result": round(seconds, 1), "test_accuracy": accuracy, "test_images": images,
                     "progress_lines_seen": len(seen), "first_progress": seen[:1], "last_progress": seen[-1:],

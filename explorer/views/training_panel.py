@@ -112,8 +112,14 @@ def _progress(config: ShuffleNetConfig) -> None:
             _results()[job.config] = {"result": state.result, "predictor": None}
             st.session_state[SELECT_SESSION_KEY] = True
             st.rerun()  # the weights selector now offers "Trained in this session"
-        stopped = " (stopped early)" if state.result.stopped else ""
-        st.success(f"Trained{stopped} in {m['training_seconds']:.0f} s on {m['dataset']['train_images']:,} images: "
-                   f"test accuracy {100 * m['test_accuracy']:.2f} % on the first {m['test_images']:,} test images. "
-                   "Pick \"Trained in this session\" as weights above" +
-                   ("." if job.config == config else f" with the configuration {job.config.label} it was trained for."))
+        st.success(result_text(m, state.result.stopped, None if job.config == config else job.config.label))
+
+
+def result_text(manifest: dict, stopped: bool, other_label: str | None = None) -> str:
+    """The line shown when a run is done (bench/train_demo.py reads its figures back);
+    `other_label`: the configuration it was trained for, when the page now shows another."""
+    m = manifest
+    return (f"Trained{' (stopped early)' if stopped else ''} in {m['training_seconds']:.0f} s on "
+            f"{m['dataset']['train_images']:,} images: test accuracy {100 * m['test_accuracy']:.2f} % on the first "
+            f"{m['test_images']:,} test images. Pick \"Trained in this session\" as weights above" +
+            ("." if other_label is None else f" with the configuration {other_label} it was trained for."))
