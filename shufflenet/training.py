@@ -436,7 +436,7 @@ def train(
 
     steps_per_epoch = -(-len(train_labels) // batch_size)
     total_steps = steps_per_epoch * epochs
-    warmup_steps = int(round(warmup * total_steps))
+    warmup_steps = min(round(warmup * total_steps), total_steps - 1)  # at least one step of decay
     if warmup_steps:
         schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
                                                           warmup_target=learning_rate, warmup_steps=warmup_steps)
