@@ -159,11 +159,12 @@ class TrainingJob:
 
     def __init__(self, config: ShuffleNetConfig, epochs: int = 1, limit: int | None = 3000,
                  abandon_after: float | None = None, **train_kwargs):
-        from .training import check_arguments, check_task_config
+        from .training import check_arguments, check_recipe, check_task_config
 
         check_task_config(config)  # fail in the caller's thread, with the message
         check_arguments(epochs, limit, train_kwargs.get("batch_size", 256), train_kwargs.get("learning_rate", 2e-3),
                         train_kwargs.get("eval_limit"), train_kwargs.get("seed", 0))
+        check_recipe(train_kwargs.get("warmup", 0.0), train_kwargs.get("label_smoothing", 0.0))
         self.config, self.epochs, self.limit = config, epochs, limit
         self.train_kwargs = dict(train_kwargs)
         self.abandon_after = ABANDON_AFTER_S if abandon_after is None else abandon_after

@@ -106,6 +106,14 @@ def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, ev
                          f"Received: learning_rate={learning_rate!r}")
 
 
+def check_recipe(warmup=0.0, label_smoothing=0.0) -> None:
+    """Raise ValueError unless `warmup` and `label_smoothing` are numbers from 0 to under 1."""
+    for name, value in (("warmup", warmup), ("label_smoothing", label_smoothing)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not 0 <= value < 1):
+            raise ValueError(f"`{name}` must be a number from 0 to under 1 (e.g. 0.1). Received: {name}={value!r}")
+
+
 def predict_probabilities(model, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Softmax outputs for a preprocessed batch, in inference mode, through the model's one
     compiled `inference.Predictor` (made once per model and kept on it)."""
@@ -415,10 +423,7 @@ def train(
         raise ValueError(f"`engine` must be one of {', '.join(ENGINES)}. Received: engine={engine!r}")
     if augment and engine != "fast":
         raise ValueError("`augment` needs engine='fast'.")
-    for name, value in (("warmup", warmup), ("label_smoothing", label_smoothing)):
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                or not 0 <= value < 1):
-            raise ValueError(f"`{name}` must be a number from 0 to under 1 (e.g. 0.1). Received: {name}={value!r}")
+    check_recipe(warmup, label_smoothing)
     if label_smoothing and engine != "fast":
         raise ValueError("`label_smoothing` needs engine='fast'.")
     dataset = data.load_fashion_mnist(data_dir)  # a bad or missing file fails before TensorFlow loads

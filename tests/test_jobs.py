@@ -144,4 +144,6 @@ def test_bad_configuration_and_arguments_fail_in_the_callers_thread():
         TrainingJob(ShuffleNetConfig(num_classes=1000, input_size=32))
     with pytest.raises(ValueError, match="batch_size"):
         TrainingJob(TINY, batch_size=10**9)
+    with pytest.raises(ValueError, match="warmup"):
+        TrainingJob(TINY, warmup=2.0)
     assert jobs.MAX_RUNNING == 1

@@ -303,7 +303,7 @@ def test_warmup_raises_the_rate_to_its_peak_then_the_cosine_takes_it_to_zero(tmp
 @needs_data
 @pytest.mark.slow
 def test_the_smallest_training_the_page_offers_beats_chance():
-    """The training panel's smallest choice (its fewest images, one epoch, its learning rate) on the
+    """The training panel's smallest choice (its fewest images, one epoch, its recipe) on the
     Fashion-MNIST preset learns something: well above the 10 % of guessing, on the panel's 1,000
     test images."""
     from explorer.views import training_panel as panel
@@ -312,5 +312,5 @@ def test_the_smallest_training_the_page_offers_beats_chance():
     config = ShuffleNetConfig(input_size=preset.input_size, channels=preset.channels,
                               num_classes=preset.num_classes, scale=preset.scale)
     result = training.train(config, epochs=panel.EPOCHS_RANGE[0], limit=panel.SUBSET_RANGE[0],
-                            learning_rate=panel.LEARNING_RATE, eval_limit=panel.EVAL_IMAGES, record_subset=False)
+                            eval_limit=panel.EVAL_IMAGES, record_subset=False, **panel.RECIPE)
     assert result.manifest["test_accuracy"] > 0.3, result.manifest["test_accuracy"]
