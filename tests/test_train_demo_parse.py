@@ -22,6 +22,15 @@ def test_the_line_as_the_browser_gives_it():
     assert train_demo.parse_result(shown) == (pytest.approx(0.84), 1000)
 
 
+def test_the_weights_selectors_line_as_a_real_demo_run_showed_it():
+    shown = "Trained weights (Trained in this session); test accuracy recorded in its manifest: 87.10 %."
+    assert train_demo.parse_result(shown) == (pytest.approx(0.871), None)
+    panel = result_text(MANIFEST, False)
+    assert train_demo.best_result([shown, panel]) == (pytest.approx(0.8734), 1000)  # the panel's, with its count
+    assert train_demo.best_result([shown]) == (pytest.approx(0.871), None)
+    assert train_demo.best_result([]) == (None, None)
+
+
 def test_text_without_the_figures_gives_none():
     assert train_demo.parse_result("Trained in this session") == (None, None)
     assert train_demo.parse_result("") == (None, None)
