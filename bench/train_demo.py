@@ -19,9 +19,36 @@ for path in (ROOT, ROOT / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-TARGET_SECONDS = 90.0
-TARGET_ACCURACY = 0.85
+TARGET_SECONDS = 60.0
+TARGET_ACCURACY = 0.87
 URL_QUERY = "?task=fashion-mnist&view=predictions&groups=3"
+#: The figures in the training panel's success line ("... test accuracy 84.00 % on the first
+#: 1,000 test images ..."); any whitespace between the words (the browser may give no-break spaces).
+RESULT_PATTERN = re.compile(r"test\s+accuracy\s+(\d+(?:\.\d+)?)\s*%\s+on\s+the\s+first\s+(\d[\d,]*)\s+test\s+images")
+#: The weights selector's line once it has switched to the trained weights ("Trained weights
+#: (Trained in this session); test accuracy recorded in its manifest: 87.10 %."): no image count.
+SELECTOR_PATTERN = re.compile(r"test\s+accuracy\s+recorded\s+in\s+its\s+manifest:\s*(\d+(?:\.\d+)?)\s*%")
+
+
+def parse_result(text: str) -> tuple[float | None, int | None]:
+    """(accuracy as a fraction, number of test images) from a success line of the page: the
+    training panel's, or the weights selector's (no image count: None); (None, None) when the
+    text holds neither."""
+    text = text or ""
+    match = RESULT_PATTERN.search(text)
+    if match is not None:
+        return float(match.group(1)) / 100, int(match.group(2).replace(",", ""))
+    match = SELECTOR_PATTERN.search(text)
+    if match is not None:
+        return float(match.group(1)) / 100, None
+    return None, None
+
+
+def best_result(texts: list[str]) -> tuple[float | None, int | None]:
+    """The figures of the most complete success line among `texts` (the panel's, with its image
+    count, before the selector's)."""
+    parsed = [parse_result(t) for t in texts]
+    return max(parsed, key=lambda r: (r[1] is not None, r[0] is not None), default=(None, None))
 
 
 def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
@@ -46,7 +73,9 @@ def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
                 for t in texts:
                     if t and (not seen or seen[-1] != t):
                         seen.append(t)
-                success = page.locator("[data-testid=stAlertContentSuccess]").all_inner_texts()
+                # text content, not the visible text: the panel's line sits in an expander that
+                # is drawn closed once the run is over
+                success = page.locator("[data-testid=stAlertContentSuccess]").all_text_contents()
                 hit = next((s for s in success if "Trained in this session" in s), None)
                 if hit:
                     done = hit
@@ -58,11 +87,12 @@ def demo(log=print, timeout_s: float = 600.0, query: str = URL_QUERY) -> dict:
             seconds = time.monotonic() - clicked
             if done is None:
                 return {"error": f"no result within {timeout_s:.0f} s", "progress_lines": len(seen)}
-            page.wait_for_timeout(500)  # the training panel's own line, drawn in the same run
-            shown = " ".join(page.locator("[data-testid=stMain]").all_inner_texts())
-            match = re.search(r"test accuracy ([\d.]+) % on the first ([\d,]+) test images", shown)
-            accuracy = float(match.group(1)) / 100 if match else None
-            images = int(match.group(2).replace(",", "")) if match else None
+            # The first line naming the run may be the weights selector's (no image count); the
+            # panel's own line is drawn in the same run.
+            page.wait_for_timeout(500)
+            lines = page.locator("[data-testid=stAlertContentSuccess]").all_text_contents()
+            accuracy, images = best_result([done, *lines])
+            done = next((t for t in lines if RESULT_PATTERN.search(t)), done)
             log(done)
             return {"seconds_click_to_result": round(seconds, 1), "test_accuracy": accuracy, "test_images": images,
                     "progress_lines_seen": len(seen), "first_progress": seen[:1], "last_progress": seen[-1:],

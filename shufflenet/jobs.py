@@ -78,12 +78,54 @@ class JobResult(NamedTuple):
         return load_checkpoint_model(self.out_dir)
 
 
+def phase_seconds(times: dict[str, float], progress: list, manifest: dict | None = None) -> dict[str, float]:
+    """Seconds per phase of a job, from the wall-clock marks `times` (start, child_started,
+    tensorflow_imported, first_batch, train_returned, result_received), the batches so far and,
+    once done, the manifest; a phase whose marks have not arrived yet is left out.
+
+    spawn: start() until the child runs; tensorflow_import: importing TensorFlow and setting its
+    threads; data_and_model: from there to the training loop's start (the dataset read, the model
+    and the training graph built); first_batch: the loop's first batch (tracing the step, the uint8
+    inputs); batches: the other batches; batchnorm_and_copy: after the last batch until the loop's
+    clock stops (batch-norm recalibration, copying the weights back); evaluate_and_save: scoring on
+    the test images and writing the checkpoint; result_message: the result reaching the parent;
+    total: start() until the parent has the result."""
+    out: dict[str, float] = {}
+
+    def span(name, a, b):
+        if a in times and b in times:
+            out[name] = times[b] - times[a]
+
+    span("spawn", "start", "child_started")
+    span("tensorflow_import", "child_started", "tensorflow_imported")
+    first = progress[0] if progress else None
+    if first is not None and "first_batch" in times:
+        loop_start = times["first_batch"] - first.seconds
+        if "tensorflow_imported" in times:
+            out["data_and_model"] = loop_start - times["tensorflow_imported"]
+        out["first_batch"] = first.seconds
+        out["batches"] = progress[-1].seconds - first.seconds
+        if manifest is not None:
+            out["batchnorm_and_copy"] = manifest["training_seconds"] - progress[-1].seconds
+            if "train_returned" in times:
+                out["evaluate_and_save"] = times["train_returned"] - loop_start - manifest["training_seconds"]
+    span("result_message", "train_returned", "result_received")
+    span("total", "start", "result_received")
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 class BusyError(RuntimeError):
     """Another training is running on this server; the message says to wait."""
 
 
 def _child(config_dict: dict, epochs: int, limit, train_kwargs: dict, out_dir: str, queue, stop, parent: int) -> None:
-    """The training process: train, report every batch, save, and end."""
+    """The training process: train, report every batch, save, and end. Wall-clock times of its
+    phases go on the queue too (see `TrainingJob.timings`)."""
+
+    def mark(name: str) -> None:
+        queue.put(("time", (name, time.time())))
+
+    mark("child_started")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
@@ -92,17 +134,23 @@ def _child(config_dict: dict, epochs: int, limit, train_kwargs: dict, out_dir: s
     tf.config.threading.set_intra_op_parallelism_threads(THREADS)
     tf.config.threading.set_inter_op_parallelism_threads(THREADS)
     config = ShuffleNetConfig.from_dict(config_dict)
+    mark("tensorflow_imported")
 
     def should_stop() -> bool:
         return stop.is_set() or os.getppid() != parent  # parent gone: nobody will read the result
 
+    def on_batch(p) -> None:
+        if p.step == 1:
+            mark("first_batch")
+        queue.put(("batch", tuple(p)))
+
     try:
-        result = training.train(config, epochs, limit=limit, out_dir=out_dir, stop=should_stop,
-                                on_batch=lambda p: queue.put(("batch", tuple(p))),
+        result = training.train(config, epochs, limit=limit, out_dir=out_dir, stop=should_stop, on_batch=on_batch,
                                 on_epoch=lambda e: queue.put(("epoch", tuple(e))), **train_kwargs)
     except Exception as exc:  # reported to the user through snapshot().error
         queue.put(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    mark("train_returned")
     queue.put(("done", (result.manifest, result.stopped)))
 
 
@@ -111,11 +159,12 @@ class TrainingJob:
 
     def __init__(self, config: ShuffleNetConfig, epochs: int = 1, limit: int | None = 3000,
                  abandon_after: float | None = None, **train_kwargs):
-        from .training import check_arguments, check_task_config
+        from .training import check_arguments, check_recipe, check_task_config
 
         check_task_config(config)  # fail in the caller's thread, with the message
         check_arguments(epochs, limit, train_kwargs.get("batch_size", 256), train_kwargs.get("learning_rate", 2e-3),
                         train_kwargs.get("eval_limit"), train_kwargs.get("seed", 0))
+        check_recipe(train_kwargs.get("warmup", 0.0), train_kwargs.get("label_smoothing", 0.0))
         self.config, self.epochs, self.limit = config, epochs, limit
         self.train_kwargs = dict(train_kwargs)
         self.abandon_after = ABANDON_AFTER_S if abandon_after is None else abandon_after
@@ -127,6 +176,7 @@ class TrainingJob:
         self._epochs: list = []
         self._result: JobResult | None = None
         self._error: str | None = None
+        self._times: dict[str, float] = {}
         self._out = Path(tempfile.mkdtemp(prefix="shufflenet-training-"))
         self._process = None
         self._seen = time.monotonic()
@@ -170,6 +220,7 @@ class TrainingJob:
             env = {"TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
             saved = {k: os.environ.get(k) for k in env}
             os.environ.update(env)  # read by the spawned child when it imports TensorFlow
+            started = time.time()
             try:
                 self._process = self._ctx.Process(
                     target=_child, name=f"train-{self.config.label}", daemon=True,
@@ -184,6 +235,7 @@ class TrainingJob:
                         os.environ[k] = v
             self._holder.append(self._process)
             _running.add(self)
+        self._times["start"] = started
         self._seen = time.monotonic()
         self._reader = threading.Thread(target=self._read, name="train-progress", daemon=True)
         self._reader.start()
@@ -208,18 +260,29 @@ class TrainingJob:
                     return
                 continue
             with self._lock:
-                if kind == "batch":
+                if kind == "time":
+                    self._times[payload[0]] = payload[1]
+                elif kind == "batch":
                     self._progress.append(BatchProgress(*payload))
                 elif kind == "epoch":
                     self._epochs.append(EpochResult(*payload))
                 elif kind == "failed":
                     self._error = payload
                 elif kind == "done":
+                    self._times["result_received"] = time.time()
                     manifest, stopped = payload
                     self._result = JobResult(manifest, self._out, stopped)
             if kind in ("failed", "done"):
                 self._process.join(timeout=30)
                 return
+
+    def timings(self) -> dict[str, float]:
+        """Where the time went so far, in seconds, from `start()` on: the phases the child
+        reported (see `phase_seconds`), empty before the child has said anything."""
+        with self._lock:
+            times, progress = dict(self._times), list(self._progress)
+            manifest = self._result.manifest if self._result is not None else None
+        return phase_seconds(times, progress, manifest)
 
     def stop(self) -> None:
         """Ask training to end after the current batch."""

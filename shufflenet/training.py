@@ -106,6 +106,14 @@ def check_arguments(epochs=1, limit=None, batch_size=256, learning_rate=2e-3, ev
                          f"Received: learning_rate={learning_rate!r}")
 
 
+def check_recipe(warmup=0.0, label_smoothing=0.0) -> None:
+    """Raise ValueError unless `warmup` and `label_smoothing` are numbers from 0 to under 1."""
+    for name, value in (("warmup", warmup), ("label_smoothing", label_smoothing)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not 0 <= value < 1):
+            raise ValueError(f"`{name}` must be a number from 0 to under 1 (e.g. 0.1). Received: {name}={value!r}")
+
+
 def predict_probabilities(model, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Softmax outputs for a preprocessed batch, in inference mode, through the model's one
     compiled `inference.Predictor` (made once per model and kept on it)."""
@@ -269,10 +277,13 @@ def _fit_keras(model, config, images, labels, batch_size, seed, optimizer, loop:
                   callbacks=[_Progress()])
 
 
-def make_step(graph, optimizer, dtype: str = "uint8", augment: bool = False, jit_compile: bool = False):
+def make_step(graph, optimizer, dtype: str = "uint8", augment: bool = False, jit_compile: bool = False,
+              label_smoothing: float = 0.0):
     """One compiled training step of `graph`: `step(x, y, seed) -> (mean loss, correct)` for a
     batch of any size of uint8 inputs (cast on the fly) or float32 inputs in [0, 1]; traced
-    once (a fixed signature, so a short last batch does not trace it again)."""
+    once (a fixed signature, so a short last batch does not trace it again). With
+    `label_smoothing` e the target is (1 - e) on the label plus e spread evenly over all classes,
+    so the loss is (1 - e) * cross-entropy + e * the mean of -log p over the classes."""
     import keras
     import tensorflow as tf
 
@@ -289,7 +300,11 @@ def make_step(graph, optimizer, dtype: str = "uint8", augment: bool = False, jit
             x = _augment(x, seed)
         with tf.GradientTape() as tape:
             p = graph(x, training=True)
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p))
+            loss = keras.losses.sparse_categorical_crossentropy(y, p)
+            if label_smoothing:
+                spread = -tf.reduce_mean(tf.math.log(tf.clip_by_value(p, 1e-7, 1.0)), axis=-1)
+                loss = (1.0 - label_smoothing) * loss + label_smoothing * spread
+            loss = tf.reduce_mean(loss)
         optimizer.apply(tape.gradient(loss, variables), variables)
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, -1, output_type=tf.int32), y), tf.float32))
         return loss, correct
@@ -297,13 +312,14 @@ def make_step(graph, optimizer, dtype: str = "uint8", augment: bool = False, jit
     return step
 
 
-def _fit_fast(graph, inputs_u8: np.ndarray, labels, batch_size, seed, augment: bool, optimizer, loop: _Loop) -> None:
+def _fit_fast(graph, inputs_u8: np.ndarray, labels, batch_size, seed, augment: bool, optimizer, loop: _Loop,
+              label_smoothing: float = 0.0) -> None:
     """The training graph in a compiled step over uint8 inputs held in memory, cast on the fly."""
     import tensorflow as tf
 
     x_all = tf.constant(inputs_u8)
     y_all = tf.constant(np.asarray(labels, dtype=np.int32))
-    step = make_step(graph, optimizer, dtype="uint8", augment=augment)
+    step = make_step(graph, optimizer, dtype="uint8", augment=augment, label_smoothing=label_smoothing)
     rng = np.random.default_rng(seed)
     n = len(labels)
     for epoch in range(1, loop.epochs + 1):
@@ -369,6 +385,8 @@ def train(
     augment: bool = False,
     group_conv: str | None = None,
     log_dir: Path | str | None = None,
+    warmup: float = 0.0,
+    label_smoothing: float = 0.0,
 ) -> TrainResult:
     """Train `config` on Fashion-MNIST with Adam, evaluate it on the test set, and save it.
 
@@ -381,7 +399,8 @@ def train(
         on_epoch: called after every epoch with an `EpochResult`.
         stop: a `threading.Event` or a no-argument callable; when it turns true, training ends
             after the current batch (cooperative stop) and the model is still evaluated and saved.
-        learning_rate: Adam's initial rate, decayed by a cosine to 0 over the run.
+        learning_rate: Adam's initial rate, decayed by a cosine to 0 over the run (the peak rate
+            when `warmup` is given).
         eval_limit: evaluate on the first `eval_limit` test images (None: all 10,000).
         record_subset: also record the accuracy on the first `SUBSET_SIZE` test images.
         data_dir: Fashion-MNIST folder (see `data.load_fashion_mnist` for the search order).
@@ -393,6 +412,10 @@ def train(
             `default_group_conv()`).
         log_dir: TensorBoard event files go there (see `tensorboard_log`); by default into
             `out_dir/tensorboard` when `out_dir` is given, and nowhere otherwise.
+        warmup: the fraction of the run's steps (0 to under 1) over which the rate rises linearly
+            from 0 to `learning_rate`, before the cosine decay over the rest; 0: no warm-up.
+        label_smoothing: from 0 to under 1 (fast engine only; see `make_step`); 0: plain
+            cross-entropy.
     """
     check_task_config(config)
     check_arguments(epochs, limit, batch_size, learning_rate, eval_limit, seed)
@@ -400,6 +423,9 @@ def train(
         raise ValueError(f"`engine` must be one of {', '.join(ENGINES)}. Received: engine={engine!r}")
     if augment and engine != "fast":
         raise ValueError("`augment` needs engine='fast'.")
+    check_recipe(warmup, label_smoothing)
+    if label_smoothing and engine != "fast":
+        raise ValueError("`label_smoothing` needs engine='fast'.")
     dataset = data.load_fashion_mnist(data_dir)  # a bad or missing file fails before TensorFlow loads
 
     import keras
@@ -414,7 +440,13 @@ def train(
     group_conv = (group_conv or default_group_conv()) if engine == "fast" else None
 
     steps_per_epoch = -(-len(train_labels) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs)
+    total_steps = steps_per_epoch * epochs
+    warmup_steps = min(round(warmup * total_steps), total_steps - 1)  # at least one step of decay
+    if warmup_steps:
+        schedule = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total_steps - warmup_steps,
+                                                          warmup_target=learning_rate, warmup_steps=warmup_steps)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     optimizer = keras.optimizers.Adam(schedule)
     with _SEED_LOCK:  # the seeds are process-wide: another thread's run must not draw from ours
         keras.utils.set_random_seed(seed)
@@ -438,7 +470,7 @@ def train(
     try:
         if engine == "fast":
             inputs = uint8_inputs(train_images, config)
-            _fit_fast(graph, inputs, train_labels, batch_size, seed, augment, optimizer, loop)
+            _fit_fast(graph, inputs, train_labels, batch_size, seed, augment, optimizer, loop, label_smoothing)
             order = np.random.default_rng(seed + 1).permutation(len(inputs))[:RECALIBRATION_IMAGES]
             recalibrated = recalibrate_batchnorm(graph, inputs[np.sort(order)])
             del inputs
@@ -468,6 +500,10 @@ def train(
         test_images=len(test_labels), history=history, engine=engine, augment=augment, group_conv=group_conv,
         recalibrated=recalibrated,
     )
+    if warmup_steps:
+        manifest["training"]["schedule"] = f"linear warm-up over {warmup_steps} steps, then cosine decay to 0"
+    if label_smoothing:
+        manifest["training"]["label_smoothing"] = label_smoothing
     if record_subset:
         n = min(SUBSET_SIZE, len(dataset.test.labels))
         if eval_limit is not None and eval_limit == n:

@@ -42,6 +42,12 @@ def test_job_trains_in_its_own_process_and_reports_every_batch():
     assert state.result.manifest["test_images"] == 100
     model = state.result.load_model()
     assert model.count_params() > 0 and not _alive(job.pid)
+    phases = job.timings()
+    assert set(phases) == {"spawn", "tensorflow_import", "data_and_model", "first_batch", "batches",
+                           "batchnorm_and_copy", "evaluate_and_save", "result_message", "total"}
+    assert all(v >= -0.1 for v in phases.values()), phases  # the training clock is rounded to 0.1 s
+    parts = sum(v for k, v in phases.items() if k != "total")
+    assert parts == pytest.approx(phases["total"], abs=0.3), phases  # the phases cover the whole job
     logged = tensorboard_log.read_scalars(job.tensorboard_dir)  # the in-app run's TensorBoard events
     assert [v for _, v in logged["epoch/loss"]] == pytest.approx([e.loss for e in state.epochs])
     assert logged["test/accuracy"][-1][1] == pytest.approx(state.result.manifest["test_accuracy"])
@@ -119,9 +125,25 @@ def test_a_failing_training_reports_its_error(tmp_path):
     assert state.status == "failed" and "Bad dataset file" in state.error
 
 
+def test_phase_seconds_from_the_marks_the_child_sends():
+    from shufflenet.training import BatchProgress
+
+    times = {"start": 100.0, "child_started": 100.5, "tensorflow_imported": 103.0, "first_batch": 112.0,
+             "train_returned": 140.0, "result_received": 140.25}
+    progress = [BatchProgress(1, 1, 1, 3, 1, 3, 2.0, 0.1, 8.0), BatchProgress(1, 1, 3, 3, 3, 3, 1.0, 0.5, 30.0)]
+    phases = jobs.phase_seconds(times, progress, {"training_seconds": 32.0})
+    # the loop started at 112 - 8 = 104 and its clock stopped at 104 + 32 = 136
+    assert phases == {"spawn": 0.5, "tensorflow_import": 2.5, "data_and_model": 1.0, "first_batch": 8.0,
+                      "batches": 22.0, "batchnorm_and_copy": 2.0, "evaluate_and_save": 4.0, "result_message": 0.25,
+                      "total": 40.25}
+    assert jobs.phase_seconds({"start": 1.0, "child_started": 1.5}, []) == {"spawn": 0.5}  # still starting
+
+
 def test_bad_configuration_and_arguments_fail_in_the_callers_thread():
     with pytest.raises(ValueError, match="num_classes"):
         TrainingJob(ShuffleNetConfig(num_classes=1000, input_size=32))
     with pytest.raises(ValueError, match="batch_size"):
         TrainingJob(TINY, batch_size=10**9)
+    with pytest.raises(ValueError, match="warmup"):
+        TrainingJob(TINY, warmup=2.0)
     assert jobs.MAX_RUNNING == 1

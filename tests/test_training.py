@@ -258,10 +258,52 @@ def test_keras_fit_engine_still_trains(tmp_path):
         training.train(TINY, 1, engine="turbo")
 
 
+def test_warmup_and_label_smoothing_are_checked_before_any_data_is_read():
+    for name, bad in (("warmup", 1.0), ("warmup", -0.1), ("label_smoothing", float("nan")), ("label_smoothing", True)):
+        with pytest.raises(ValueError, match=rf"`{name}` must be a number from 0 to under 1.*Received: {name}="):
+            training.train(TINY, 1, **{name: bad})
+    with pytest.raises(ValueError, match="label_smoothing"):
+        training.train(TINY, 1, engine="keras-fit", label_smoothing=0.1)
+
+
+def test_label_smoothing_mixes_the_cross_entropy_with_the_mean_log_probability():
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    graph = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    x = np.random.default_rng(0).random((8, 4, 4, 1)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32)
+    p = graph(x).numpy()
+    ce = -np.log(p[np.arange(8), y])
+    seed = tf.constant([0, 0], tf.int32)
+    for e in (0.0, 0.1, 0.5):
+        step = training.make_step(graph, keras.optimizers.SGD(0.0), dtype="float32", label_smoothing=e)
+        loss, correct = step(x, y, seed)
+        expected = np.mean((1 - e) * ce + e * -np.log(p).mean(axis=-1))
+        assert float(loss) == pytest.approx(expected, rel=1e-5), e
+        assert float(correct) == (p.argmax(-1) == y).sum()
+
+
+@needs_data
+@pytest.mark.slow
+def test_warmup_raises_the_rate_to_its_peak_then_the_cosine_takes_it_to_zero(tmp_path):
+    from shufflenet import tensorboard_log
+
+    result = training.train(TINY, 2, limit=256, batch_size=64, learning_rate=4e-3, warmup=0.5, label_smoothing=0.1,
+                            eval_limit=50, record_subset=False, log_dir=tmp_path)
+    m = result.manifest["training"]
+    assert m["schedule"] == "linear warm-up over 4 steps, then cosine decay to 0" and m["label_smoothing"] == 0.1
+    rates = [v for _, v in tensorboard_log.read_scalars(tmp_path)["epoch/learning_rate"]]
+    assert rates == pytest.approx([4e-3, 0.0], abs=1e-9)  # the peak after epoch 1's 4 steps, 0 at the end
+    plain = training.train(TINY, 1, limit=64, batch_size=64, eval_limit=10, record_subset=False).manifest["training"]
+    assert plain["schedule"] == "cosine decay to 0" and "label_smoothing" not in plain  # the default recipe
+
+
 @needs_data
 @pytest.mark.slow
 def test_the_smallest_training_the_page_offers_beats_chance():
-    """The training panel's smallest choice (its fewest images, one epoch, its learning rate) on the
+    """The training panel's smallest choice (its fewest images, one epoch, its recipe) on the
     Fashion-MNIST preset learns something: well above the 10 % of guessing, on the panel's 1,000
     test images."""
     from explorer.views import training_panel as panel
@@ -270,5 +312,5 @@ def test_the_smallest_training_the_page_offers_beats_chance():
     config = ShuffleNetConfig(input_size=preset.input_size, channels=preset.channels,
                               num_classes=preset.num_classes, scale=preset.scale)
     result = training.train(config, epochs=panel.EPOCHS_RANGE[0], limit=panel.SUBSET_RANGE[0],
-                            learning_rate=panel.LEARNING_RATE, eval_limit=panel.EVAL_IMAGES, record_subset=False)
+                            eval_limit=panel.EVAL_IMAGES, record_subset=False, **panel.RECIPE)
     assert result.manifest["test_accuracy"] > 0.3, result.manifest["test_accuracy"]
