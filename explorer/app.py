@@ -41,7 +41,7 @@ def main() -> None:
 
     import explorer.lesson as lesson  # the lecture: the lesson's steps and presenter mode
     import explorer.presenter as presenter
-    from explorer import cache, sidebar
+    from explorer import cache, sidebar, url
     from explorer.views import VIEW_MODULES
     from shufflenet import serving
 
@@ -56,6 +56,7 @@ def main() -> None:
         serving.COLLECTOR.install()  # full garbage collections at quiet moments, by the builder's thread
         st.set_page_config(page_title="ShuffleNet Explorer", page_icon="🔀", layout="wide")
 
+        url.seed_from_url()  # the link's values, on the session's first run, before anything reads them
         presenter.start()  # before the sidebar: its toggle on top, the collapsed sidebar, the larger type
         lesson.start()  # before the sidebar: a link's step sets it; the lesson's button
         selection = sidebar.render()

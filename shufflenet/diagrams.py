@@ -30,6 +30,7 @@ import graphviz
 
 from .complexity import cost_table, layer_records, stage_table
 from .config import STAGES, ShuffleNetConfig
+from .naming import PARTS
 from .plan import LayerSpec, UnitSpec, fold_pads, layer_plan, stem_sizes, unit_layers, unit_specs
 
 _FONT = "Helvetica"
@@ -514,9 +515,6 @@ def layer_edges(config: ShuffleNetConfig) -> list[tuple[str, str]]:
     return [(src, spec.name) for spec in layer_plan(config) for src in spec.inputs]
 
 
-_PARTS = ("stem", *(f"stage{s}" for s in STAGES), "classifier")
-
-
 def _selected_layers(config: ShuffleNetConfig, stage, units) -> tuple[LayerSpec, ...]:
     plan = layer_plan(config)
     if stage is None:
@@ -524,7 +522,7 @@ def _selected_layers(config: ShuffleNetConfig, stage, units) -> tuple[LayerSpec,
             raise ValueError("`units` picks units of one stage: give `stage` (2, 3 or 4) as well.")
         return plan
     key = f"stage{stage}" if isinstance(stage, int) and not isinstance(stage, bool) else str(stage)
-    if key not in _PARTS:
+    if key not in PARTS:
         raise ValueError(f"`stage` must be one of 2, 3, 4, 'stem', 'classifier'. Received: stage={stage!r}")
     layers = tuple(spec for spec in plan if spec.stage == key)
     if units is None:

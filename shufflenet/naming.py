@@ -10,6 +10,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from .config import STAGES
+
+#: The parts of the network, in order, as layer names begin: what diagrams, cost filters and the
+#: views' part choosers list.
+PARTS = ("stem", *(f"stage{s}" for s in STAGES), "classifier")
+
 _PATTERN = re.compile(r"^(?:(stem|classifier)|stage(\d+)_unit(\d+))_([a-z0-9_]+)$")
 
 

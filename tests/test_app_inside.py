@@ -16,7 +16,8 @@ from apptest_support import fake_import, no_exception, texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, sidebar
+from explorer import cache, url
+from explorer import state as ui_state
 from shufflenet import activations, imagenet
 from shufflenet.checkpoints import find_shipped_checkpoint
 from shufflenet.plan import shuffle_permutation
@@ -57,13 +58,13 @@ def tile_channels(spec: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def config_of(at: AppTest):
-    return sidebar.config_from_state(at.session_state)
+    return ui_state.config_from_state(at.session_state)
 
 
 def _fashion_config(groups: int, scale: float = 0.5):
     """The configuration `?task=fashion-mnist&groups=G&scale=S` gives."""
-    state, _ = sidebar.parse_query_params({"task": "fashion-mnist", "groups": str(groups), "scale": str(scale)})
-    return sidebar.config_from_state(state)
+    state, _ = url.parse_query_params({"task": "fashion-mnist", "groups": str(groups), "scale": str(scale)})
+    return ui_state.config_from_state(state)
 
 
 @pytest.mark.parametrize("groups", [1, 3, 8])
@@ -203,7 +204,7 @@ def test_imagenet_without_imported_weights_offers_fashion_mnist(tmp_path, monkey
     assert at.selectbox(key="inside_sample").value in imagenet_samples()
     at.button(key="inside_to_fashion").click().run()
     no_exception(at)
-    assert at.session_state["task"] == sidebar.TASK_BY_KEY["fashion-mnist"].label
+    assert at.session_state["task"] == ui_state.TASK_BY_KEY["fashion-mnist"].label
     assert at.selectbox(key="inside_fashion").value
 
 

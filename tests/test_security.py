@@ -59,9 +59,9 @@ def _call_name(call: ast.Call) -> str:
     return ""
 
 
-#: The one file the UI reads itself: the lesson (explorer/lesson.py reads `LESSON_FILE`, a constant
-#: path under assets/lessons/, in `load_lesson`; nothing a user sends names a file).
-READS = {("explorer/lesson.py", "load_lesson", "read_text")}
+#: The one file the UI reads itself: the lesson (explorer/lesson_file.py reads `LESSON_FILE`, a constant
+#: path under assets/lessons/, in `read_toml`; nothing a user sends names a file).
+READS = {("explorer/lesson_file.py", "read_toml", "read_text")}
 
 
 def _enclosing_function(node: ast.AST) -> str:

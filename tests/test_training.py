@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.sidebar import TASKS
+from explorer.state import TASKS
 from shufflenet import ShuffleNetConfig, checkpoints, data, training
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from shufflenet.export import file_stem
 
 from .. import cache, charts
 from .. import format as fmt
-from ..sidebar import Selection
+from ..state import Selection
 
 # What one measurement covers (module-level so tests can make it small).
 GROUPS = ALLOWED_GROUPS
