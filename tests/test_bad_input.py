@@ -25,6 +25,7 @@ import apptest_support
 import numpy as np
 import pytest
 from apptest_support import no_exception
+from conftest import TINY
 from PIL import Image, ImageFile
 from streamlit.testing.v1 import AppTest
 
@@ -37,7 +38,6 @@ from shufflenet.inference import MAX_PIXELS, UPLOAD_TYPES, ImageDecodeError, dec
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = "PNG, JPEG, WebP, BMP or GIF"
 #: A small network for the Predictions view (random weights; builds in a second or two).
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 TINY_URL = {"view": "predictions", "task": "fashion-mnist", "groups": "2", "scale": "0.25", "blocks": "1,1,1"}
 UPLOAD_LIMIT_MB = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
 make_app = functools.partial(apptest_support.make_app, timeout_s=180)

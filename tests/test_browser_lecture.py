@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, ROOT, chromium, settle, start_server, stop_server, wait_healthy
+from browser_support import ROOT, chromium, settle, start_server, stop_server, wait_healthy
 
 from explorer import lesson
 from explorer import state as ui_state
@@ -25,8 +25,7 @@ PROJECTOR = {"viewport": {"width": 853, "height": 480}, "device_scale_factor": 1
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium is not installed at /usr/bin/chromium "
-                       "(apt-get install chromium); `playwright install` is not used"),
+    pytest.mark.usefixtures("requires_chromium"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 PlaywrightTimeout = sync_api.TimeoutError

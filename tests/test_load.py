@@ -11,13 +11,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from explorer import cache
 from shufflenet import ShuffleNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 def bench_module(name: str):
@@ -95,10 +95,8 @@ def test_soak_memory_levels_off():
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.usefixtures("requires_chromium")
 def test_eight_browser_sessions_at_once_see_the_right_numbers(tmp_path):
-    pytest.importorskip("playwright.async_api", reason="the playwright Python package is not installed")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     load = bench_module("load")
     result = load.load(sessions=8, changes=4, max_seconds=180, server_log=tmp_path / "server.log")
     artifacts = ROOT / "tests" / "artifacts"

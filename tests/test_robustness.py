@@ -31,14 +31,11 @@ from browser_support import free_port, stop_server, wait_healthy
 from st_protocol import FINISHED, Session
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from shufflenet import data
-
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
 ABANDON_S = 6
-HAVE_FASHION = (data.DEBIAN_DIR / data.FASHION_MNIST_FILES["train_images"]).is_file()
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +225,7 @@ def test_a_weights_upload_of_the_wrong_type_gets_the_app_s_message(server):
 
 # --- a tab closed mid-training ------------------------------------------------------------------
 
-@pytest.mark.skipif(not HAVE_FASHION, reason="needs the Fashion-MNIST files (Debian package dataset-fashion-mnist)")
+@pytest.mark.usefixtures("requires_fashion_mnist")
 def test_a_tab_closed_mid_training_leaves_no_orphan_and_the_next_session_trains(server):
     proc, url = server
     query = "task=fashion-mnist&view=predictions&groups=2&scale=0.25&blocks=1,1,1"

@@ -315,13 +315,12 @@ def test_uploads_need_the_xsrf_token_and_respect_the_size_limit(plain_server):
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.usefixtures("requires_chromium")
 def test_start_up_and_use_make_no_outbound_connection(plain_server):
     """Load the page in Chromium, change g, visit every view (Predictions builds and runs a
     model and takes an upload), and watch the server: only loopback, from Python or native code;
     and the page itself requests nothing from anywhere but the server."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium")
     proc, url, audit = plain_server
     seen_sockets: set[tuple[str, str, str]] = set()
     page_requests: list[str] = []

@@ -16,12 +16,12 @@ import apptest_support
 import pandas as pd
 import pytest
 from apptest_support import no_exception, texts
+from conftest import TINY
 
 from shufflenet import ShuffleNetConfig, analysis, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 # --- LRU -----------------------------------------------------------------------------------------
