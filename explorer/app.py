@@ -7,18 +7,17 @@ network gets built without any page waiting for it.
 """
 
 import contextlib
-import os
 import sys
 from pathlib import Path
-
-# Quiet TensorFlow before anything imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # `streamlit run explorer/app.py` puts explorer/ on sys.path, not the repository root.
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from shufflenet.settings import quiet_tensorflow  # noqa: E402 - needs the root on the path; imports nothing heavy
+
+quiet_tensorflow()  # before anything imports TensorFlow
 
 
 def _clean_problem_modules_but_keras() -> None:

@@ -26,7 +26,7 @@ NOTE_KEY = "_lesson_note"  # a message about the step just opened (a link to a s
 LINK_SEEN_KEY = "_lesson_link_seen"  # the session's first run has looked at the link's step
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=lesson_file.FILE_VERSIONS)
 def _load(path: Path, stamp: tuple) -> Lesson:
     return lesson_file.load_lesson(path, url.VIEW_KEYS)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from shufflenet import analysis, experiment, paper
 from shufflenet.config import ALLOWED_GROUPS, FIELDS, ShuffleNetConfig
+from shufflenet.settings import SETTINGS
 
 from . import format as fmt
 from .presenter import PRESENT_KEY
@@ -51,6 +52,8 @@ from .state import (
 ROOT = Path(__file__).resolve().parents[1]
 #: The lesson the sidebar starts. Tests point it at a file of their own.
 LESSON_FILE = ROOT / "assets" / "lessons" / "shufflenet.toml"
+#: Versions of the lesson file kept read (a teacher editing it between steps makes a new one).
+FILE_VERSIONS = 4
 #: The step shown: its URL key, and its session-state key (the number of the step; None or absent: no lesson).
 LESSON_URL_KEY, STEP_KEY = "lesson", "lesson_step"
 
@@ -107,7 +110,7 @@ class Lesson:
 
 # --- figures quoted by placeholders (formatting only: the numbers are the library's) -----------
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=SETTINGS.table_entries)
 def _figures(config: ShuffleNetConfig) -> Mapping[str, str]:
     """Every placeholder of a network, formatted as the page shows numbers."""
     f = analysis.key_figures(config)
@@ -401,7 +404,7 @@ def stamp(path: Path) -> tuple:
     return info.st_mtime_ns, info.st_size
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=FILE_VERSIONS)
 def _count(path: Path, stamp_: tuple) -> int:
     data, _ = read_toml(path)
     steps = (data or {}).get("step")

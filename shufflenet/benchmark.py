@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .config import ShuffleNetConfig
+from .config import ALLOWED_GROUPS, ShuffleNetConfig
 
 #: Paper Table 5: MobileNet 0.5 (149 MFLOPs) is the reference point for ShuffleNet 1x.
 MOBILENET_LABEL = "MobileNet 0.5 (Keras)"
@@ -42,9 +42,9 @@ class Timing:
 
 
 def _quiet_tf():
-    import os
+    from .settings import quiet_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()
     import tensorflow as tf
 
     return tf
@@ -149,7 +149,7 @@ def mobilenet_reference(input_size: int = 224):
     return keras.applications.MobileNet(input_shape=(input_size, input_size, 3), alpha=0.5, weights=None)
 
 
-def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4, 8), batch: int = 1,
+def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = ALLOWED_GROUPS, batch: int = 1,
                   runtimes: Iterable[str] = ("tensorflow", "tflite"), threads: Iterable[int] = (1, 2),
                   repeats: int = 20, include_mobilenet: bool = True, optimized: bool = True,
                   progress: Progress | None = None):

@@ -124,6 +124,15 @@ def parse_manifest(text: str | bytes, source: str = "manifest") -> tuple[dict, S
     return manifest, validate_manifest(manifest, source)
 
 
+def save_checkpoint(model, manifest: dict, out_dir: Path | str) -> Path:
+    """Write `model.weights.h5` and `manifest.json` into `out_dir` (created if needed); returns it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(out / WEIGHTS_NAME)
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
 def read_checkpoint(path: Path | str) -> Checkpoint:
     """Read and validate the checkpoint at `path` (its folder or its manifest.json)."""
     path = Path(path)

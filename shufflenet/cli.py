@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 
 from .config import ALLOWED_GROUPS, ShuffleNetConfig
-
-#: `training.ENGINES`, without importing the training module (and NumPy) for every command.
-ENGINES = ("fast", "keras-fit")
+from .settings import ENGINES
 
 
 class _Parser(argparse.ArgumentParser):

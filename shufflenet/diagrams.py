@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import graphviz
 
-from .complexity import cost_table, layer_records, stage_table
+from .complexity import BYTES_PER_VALUE, cost_table, layer_records, stage_table
 from .config import STAGES, ShuffleNetConfig
 from .naming import PARTS
 from .plan import LayerSpec, UnitSpec, fold_pads, layer_plan, stem_sizes, unit_layers, unit_specs
@@ -51,9 +51,6 @@ MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 PNG_DPI = 192
 #: Longest a layout may take (the whole network's layer graph takes well under a second).
 RENDER_TIMEOUT_S = 60
-
-#: Bytes per activation element (float32), for the activation-memory metric.
-BYTES_PER_ELEMENT = 4
 
 #: Stops of the viridis colour map (perceptually uniform, readable with every common colour-vision
 #: deficiency and in greyscale); values between stops are interpolated.
@@ -80,7 +77,7 @@ METRICS = {m.key: m for m in (
     Metric("macs", "MACs", "MACs", "multiply-accumulates, as in the cost table"),
     Metric("params", "params", "params", "trainable parameters, as in the cost table"),
     Metric("activation_bytes", "activation memory", "B",
-           f"output elements × {BYTES_PER_ELEMENT} bytes (float32, batch 1)"),
+           f"output elements × {BYTES_PER_VALUE} bytes (float32, batch 1)"),
     Metric("traffic_bytes", "memory traffic", "B", "bytes read and written, the cost table's `traffic_bytes`"),
     Metric("latency_ms", "latency", "ms", "measured time per layer, supplied by the caller"),
 )}
@@ -155,7 +152,7 @@ def layer_values(config: ShuffleNetConfig, metric: str, latency=None) -> dict[st
     if m.key == "params":
         return {r["name"]: int(r["params"]) for r in records}
     if m.key == "activation_bytes":
-        return {r["name"]: int(r["activations"]) * BYTES_PER_ELEMENT for r in records}
+        return {r["name"]: int(r["activations"]) * BYTES_PER_VALUE for r in records}
     if m.key == "traffic_bytes":
         table = cost_table(config)
         if "traffic_bytes" not in table.columns:

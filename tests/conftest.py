@@ -1,15 +1,14 @@
 """What many tests share: the tiny network, the skips for what a machine may lack (Fashion-MNIST,
 Debian's Chromium), and a quiet background before each test."""
 
-import os
 import sys
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
 from shufflenet import ShuffleNetConfig
+from shufflenet.settings import quiet_tensorflow
+
+quiet_tensorflow()  # before any test imports TensorFlow (importing `shufflenet` does not)
 
 #: The smallest useful network: builds and trains in a moment (Fashion-MNIST's shape).
 TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)

@@ -12,9 +12,10 @@ import pytest
 
 from shufflenet import data, experiment
 from shufflenet.experiment import ExperimentError, Run
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+ENV = {**os.environ, **quiet_tensorflow_env()}
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

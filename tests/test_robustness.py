@@ -31,6 +31,8 @@ from browser_support import free_port, stop_server, wait_healthy
 from st_protocol import FINISHED, Session
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+from shufflenet.settings import quiet_tensorflow_env
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
@@ -44,7 +46,7 @@ def server(tmp_path_factory):
     trainings abandoned after ABANDON_S seconds without anyone looking."""
     folder = tmp_path_factory.mktemp("robust")
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
+    env = {**os.environ, **quiet_tensorflow_env(),
            "SHUFFLENET_TRAINING_ABANDON_S": str(ABANDON_S)}
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed by stop_server
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port)],

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, stop_server, wait_healthy
+from conftest import TINY
+
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -160,10 +163,10 @@ def test_no_raw_html_anywhere_in_the_ui():
 
 
 def test_uploaded_weights_name_never_becomes_a_path(tmp_path, monkeypatch):
-    from shufflenet import ShuffleNetConfig, build_model
+    from shufflenet import build_model
     from shufflenet.weights import load_uploaded
 
-    config = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
+    config = TINY
     build_model(config).save_weights(tmp_path / "w.weights.h5")
     manifest = json.dumps({"config": config.to_dict(), "class_names": [f"c{i}" for i in range(10)],
                            "task": "fashion-mnist", "dataset": {}, "preprocessing": {}, "epochs": 1,
@@ -242,7 +245,7 @@ def plain_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
     audit = folder / "audit.jsonl"
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    env = {**os.environ, **quiet_tensorflow_env()}
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed by stop_server
     proc = subprocess.Popen([sys.executable, "-c", _AUDIT, str(audit), "run", "explorer/app.py",
                              "--server.port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

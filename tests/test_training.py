@@ -15,12 +15,13 @@ from conftest import TINY
 
 from explorer.state import TASKS
 from shufflenet import ShuffleNetConfig, checkpoints, data, training
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_data = pytest.mark.usefixtures("requires_fashion_mnist")
 
 # A small network so that building and compiling stays quick; the mechanics are the same.
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+ENV = {**os.environ, **quiet_tensorflow_env()}
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
