@@ -27,6 +27,7 @@ from shufflenet.config import ShuffleNetConfig
 from shufflenet.settings import SETTINGS
 
 from . import figures
+from ._streamlit_compat import script_run_context, session_id
 
 BUILDS = serving.BUILDS
 
@@ -66,9 +67,7 @@ def _spinner(text: str):
     """st.spinner inside a script run; nothing outside one (the builder thread, a deferred download)."""
     import contextlib
 
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    return st.spinner(text) if get_script_run_ctx() is not None else contextlib.nullcontext()
+    return st.spinner(text) if script_run_context() is not None else contextlib.nullcontext()
 
 
 MODELS = serving.ModelCache(MODEL_CACHE_ENTRIES, MODEL_CACHE_BYTES, spinner=_spinner)
@@ -86,17 +85,10 @@ def predictor(config: ShuffleNetConfig) -> inference.Predictor:
     return MODELS.predictor(config)
 
 
-def _session_id() -> str | None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return None if ctx is None else ctx.session_id
-
-
 def request_model(config: ShuffleNetConfig) -> serving.BuildStatus:
     """Have the background builder build `config`'s model for this session (never waits; the
     session's earlier request, if another configuration, is dropped); the build's status."""
-    return BUILDER.request(config, _session_id())
+    return BUILDER.request(config, session_id())
 
 
 def model_status(config: ShuffleNetConfig) -> serving.BuildStatus:
