@@ -26,6 +26,7 @@ from typing import Any
 
 from shufflenet import analysis, experiment, paper
 from shufflenet.config import ALLOWED_GROUPS, FIELDS, ShuffleNetConfig
+from shufflenet.paths import assets_dir
 from shufflenet.settings import SETTINGS
 
 from . import format as fmt
@@ -49,9 +50,8 @@ from .state import (
     url_text,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 #: The lesson the sidebar starts. Tests point it at a file of their own.
-LESSON_FILE = ROOT / "assets" / "lessons" / "shufflenet.toml"
+LESSON_FILE = assets_dir() / "lessons" / "shufflenet.toml"
 #: Versions of the lesson file kept read (a teacher editing it between steps makes a new one).
 FILE_VERSIONS = 4
 #: The step shown: its URL key, and its session-state key (the number of the step; None or absent: no lesson).

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .config import ShuffleNetConfig
+from .paths import assets_dir
 
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "model.weights.h5"
 #: The checkpoints shipped with the repository (one per g; see assets/checkpoints/RESULTS.md).
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+SHIPPED_DIR = assets_dir() / "checkpoints"
 
 #: Fields every manifest must have, with their JSON types.
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {

@@ -39,13 +39,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .config import ShuffleNetConfig
+from .paths import assets_dir, runs_dir
 from .plan import shuffle_permutation
 
 TASK = "imagenet"
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+ASSETS_DIR = assets_dir()
 #: Where the app looks for imported checkpoints by default (git-ignored: the weights are megvii's,
 #: downloaded by each user), e.g. runs/imagenet/g3_1.0x/.
-IMPORT_ROOT = Path(__file__).resolve().parent.parent / "runs" / "imagenet"
+IMPORT_ROOT = runs_dir() / "imagenet"
 CLASS_NAMES_PATH = ASSETS_DIR / "imagenet_classes.txt"
 NUM_CLASSES = 1000
 
