@@ -9,8 +9,8 @@
 - Tables, DOT sources and SVGs: `st.cache_data` (each caller gets a copy).
 - Plotly figures: `st.cache_resource` (shared, read-only; see the figures section).
 
-`BUILDS` (`shufflenet.serving.BUILDS`) counts real model builds and predictor compilations (what
-the tests check).
+`WORK_DONE` (`shufflenet.serving.WORK_DONE`) counts the expensive work by kind: model builds,
+predictor compilations, measurements, checkpoint loads, activation taps (what the tests check).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from shufflenet.settings import SETTINGS
 from . import figures
 from ._streamlit_compat import script_run_context, session_id
 
-BUILDS = serving.BUILDS
+WORK_DONE = serving.WORK_DONE
+BUILDS = WORK_DONE  # its former name, which bench/soak.py reads
 
 #: Entries of each page cache: the server's tunables (`shufflenet.settings`, environment overrides).
 TABLE_ENTRIES = SETTINGS.table_entries  # tables and figures of one configuration
 DIAGRAM_ENTRIES = SETTINGS.diagram_entries
 IMAGE_ENTRIES = SETTINGS.image_entries
-BATCH_ENTRIES = SETTINGS.batch_entries
 CHECKPOINT_ENTRIES = SETTINGS.checkpoint_entries
 UPLOAD_ENTRIES = SETTINGS.upload_entries
 SCORE_ENTRIES = SETTINGS.score_entries
@@ -89,11 +89,6 @@ def request_model(config: ShuffleNetConfig) -> serving.BuildStatus:
     """Have the background builder build `config`'s model for this session (never waits; the
     session's earlier request, if another configuration, is dropped); the build's status."""
     return BUILDER.request(config, session_id())
-
-
-def model_status(config: ShuffleNetConfig) -> serving.BuildStatus:
-    """Where the build of `config`'s model stands ("built" with the facts read from the model)."""
-    return BUILDER.status(config)
 
 
 def model_summary(config: ShuffleNetConfig) -> pd.DataFrame | None:
@@ -310,7 +305,7 @@ def measure_layer_latency(config: ShuffleNetConfig, progress=None) -> tuple[tupl
             times.append((layer.name, round(statistics.median(samples), 4)))
             if progress is not None:
                 progress((i + 1) / len(layers), f"Timing {layer.name} ({i + 1} of {len(layers)})...")
-        BUILDS["layer_latency"] += 1
+        WORK_DONE["layer_latency"] += 1
     finally:
         _LAYER_MEASURING.release()
     result = tuple(times)
@@ -429,16 +424,6 @@ def decode_upload(data: bytes, name: str):
     return inference.decode_image(data, name=name, max_side=UPLOAD_MAX_SIDE)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=BATCH_ENTRIES)
-def sample_batch(name: str, config: ShuffleNetConfig) -> np.ndarray:
-    return inference.preprocess(inference.sample_image(name), config)
-
-
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=BATCH_ENTRIES)
-def upload_batch(data: bytes, name: str, config: ShuffleNetConfig) -> np.ndarray:
-    return inference.preprocess(inference.decode_image(data, name=name), config)
-
-
 # --- latency lab and downloads ----------------------------------------------------------------
 
 LATENCY_MAX_ENTRIES = serving.LATENCY_MAX_ENTRIES
@@ -514,7 +499,7 @@ def checkpoint_predictor(path: str) -> inference.Predictor:
     """A shipped or imported checkpoint, loaded once per server and shared (read-only)."""
     from shufflenet.checkpoints import load_checkpoint_model
 
-    BUILDS["checkpoint"] += 1
+    WORK_DONE["checkpoint"] += 1
     return inference.Predictor(load_checkpoint_model(path))
 
 
@@ -561,7 +546,7 @@ def checkpoint_taps(path: str) -> tuple:
     from shufflenet.activations import ActivationTaps
     from shufflenet.checkpoints import read_checkpoint
 
-    BUILDS["taps"] += 1
+    WORK_DONE["taps"] += 1
     return ActivationTaps(checkpoint_predictor(path).model, read_checkpoint(path).config), f"checkpoint:{path}"
 
 
@@ -580,7 +565,7 @@ def _random_taps(config: ShuffleNetConfig, model_id: int, _model) -> tuple:
 
     from shufflenet.activations import ActivationTaps
 
-    BUILDS["taps"] += 1
+    WORK_DONE["taps"] += 1
     # The tap model holds the model, so `model_id` is not reused while this entry lives; the
     # random part keeps keys unique after the entry is dropped.
     return ActivationTaps(_model, config), f"random:{model_id}:{uuid.uuid4().hex}"
@@ -591,7 +576,7 @@ def activation_maps(_taps, key: str, batch: np.ndarray) -> dict:
     """Every tapped map of the picture `batch` (one call of the tap model; `key` names the weights).
     All units at once, so choosing another unit costs no forward pass; at most the activations of
     one picture per entry (about 13 MB for the paper's 1x network at 224x224)."""
-    BUILDS["activations"] += 1
+    WORK_DONE["activations"] += 1
     return _taps(batch)
 
 

@@ -26,7 +26,8 @@ library (a front end hands in its spinner and its session ids as plain values):
 - `Collector`: no automatic full collections (they walk every cached model, stalling every page
   for hundreds of ms); the builder's thread makes them at quiet moments instead.
 
-`BUILDS` counts real model builds, predictor compilations and measurements (tests check it).
+`WORK_DONE` counts the expensive work done, by kind: model builds, predictor compilations,
+measurements (tests check that work is done once).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from .complexity import format_bytes
 from .config import ShuffleNetConfig
 from .settings import SETTINGS
 
-BUILDS: Counter = Counter()
+WORK_DONE: Counter = Counter()
 
 #: A front end's spinner: text -> a context manager shown while a model is built or compiled.
 Spinner = Callable[[str], contextlib.AbstractContextManager]
@@ -408,7 +409,7 @@ class ModelEntry:
         self.lock = threading.Lock()  # held while the predictor is compiled
 
 
-def build_model_quietly(config: ShuffleNetConfig, pause: Callable[[], None] | None = None):
+def build_model_yielding(config: ShuffleNetConfig, pause: Callable[[], None] | None = None):
     """`build_model(config)`, layer by layer through the same factories, calling `pause()`
     before each layer: the background builder passes a pause that waits while pages are
     being computed, so that a build in progress takes the interpreter from no page."""
@@ -504,8 +505,8 @@ class ModelCache:
                 if entry is None:
                     with self.spinner("Building the Keras model...") if show else contextlib.nullcontext():
                         import_tensorflow()
-                        BUILDS["model"] += 1
-                        model = build_model_quietly(config, pause)
+                        WORK_DONE["model"] += 1
+                        model = build_model_yielding(config, pause)
                         entry = ModelEntry(model, model_memory(config), model_facts(model))
                     self._facts.put(config, entry.facts)
                     if self._store.put(config, entry):
@@ -530,7 +531,7 @@ class ModelCache:
             with entry.lock:
                 if entry.predictor is None:
                     with self.spinner("Compiling the model for inference..."):
-                        BUILDS["predictor"] += 1
+                        WORK_DONE["predictor"] += 1
                         entry.predictor = Predictor(entry.model)
         return entry.predictor
 
@@ -941,7 +942,7 @@ def latency_work(key: tuple) -> Callable[[Progress], Any]:
 
         import_tensorflow()
         config, groups, runtimes, threads, repeats, include_mobilenet = key
-        BUILDS["latency_sweep"] += 1
+        WORK_DONE["latency_sweep"] += 1
         return benchmark.latency_sweep(config, groups=groups, runtimes=runtimes, threads=threads, repeats=repeats,
                                        include_mobilenet=include_mobilenet, progress=progress)
     return work

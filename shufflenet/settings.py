@@ -58,7 +58,6 @@ class Settings:
     table_entries: int = _tunable(64, 1, "tables and figures of one configuration")
     diagram_entries: int = _tunable(128, 1, "DOT sources of the diagrams")
     image_entries: int = _tunable(16, 1, "sample pictures, thumbnails and decoded uploads")
-    batch_entries: int = _tunable(32, 1, "pictures prepared as a batch for a network")
     checkpoint_entries: int = _tunable(6, 1, "checkpoints loaded as predictors or activation taps")
     upload_entries: int = _tunable(2, 1, "uploaded weights loaded as predictors")
     score_entries: int = _tunable(16, 1, "test-batch accuracies of a loaded model")

@@ -46,7 +46,7 @@ def requires_chromium():
 @pytest.fixture(autouse=True)
 def _background_settled():
     """Each test starts with the app's background builder and latency jobs idle, so what it counts
-    (`cache.BUILDS`) is its own work, not what an earlier test left running. Only where the app's
+    (`cache.WORK_DONE`) is its own work, not what an earlier test left running. Only where the app's
     cache module is loaded: nothing else starts them."""
     cache = sys.modules.get("explorer.cache")
     if cache is None:

@@ -315,11 +315,11 @@ def test_each_configuration_s_model_is_built_once_in_the_background():
     at = make_app(view="overview", task="fashion-mnist")
     at.slider(key="reduction").set_value(0.5).run()
     assert cache.BUILDER.wait_idle(120)
-    builds = cache.BUILDS["model"]
+    builds = cache.WORK_DONE["model"]
     for view in ("Architecture", "Complexity", "Channel shuffle", "Compare", "Predictions", "Overview"):
         at.radio(key="view").set_value(view).run()
         no_exception(at)
     at.radio(key="view").set_value("Predictions").run()
     at.selectbox(key="pred_fashion").set_value(at.selectbox(key="pred_fashion").options[3]).run()
     assert cache.BUILDER.wait_idle(120)
-    assert cache.BUILDS["model"] == builds  # same configuration: the model built in the background is reused
+    assert cache.WORK_DONE["model"] == builds  # same configuration: the model built in the background is reused

@@ -211,10 +211,10 @@ def test_latency_measurement_colours_the_diagrams(no_dot):
     config = ShuffleNetConfig(groups=2, blocks=(1, 2, 1), scale=0.5, input_size=32, channels=1, num_classes=10)
     at = make_app(view="architecture", task="fashion-mnist", groups="2", blocks="1,2,1")
     at.selectbox(key="arch_metric").set_value("latency_ms").run()
-    builds = cache.BUILDS["layer_latency"]
+    builds = cache.WORK_DONE["layer_latency"]
     at.button(key="arch_measure_latency").click().run()
     no_exception(at)
-    assert cache.BUILDS["layer_latency"] == builds + 1
+    assert cache.WORK_DONE["layer_latency"] == builds + 1
     times = dict(cache.layer_latency(config))
     assert set(times) == set(cost_table(config)["name"]) and all(t > 0 for t in times.values())
     assert not at.info and any("timed alone" in c.value for c in at.caption)

@@ -182,18 +182,18 @@ def test_a_damaged_shipped_checkpoint_falls_back_to_random_weights(tmp_path, mon
 
 
 def test_a_warm_rerun_reuses_the_tap_model_and_the_maps():
-    before = dict(cache.BUILDS)
+    before = dict(cache.WORK_DONE)
     at = make_app(**FASHION, groups="4", blocks="2,2,2")  # a network no other test here shows
-    assert cache.BUILDS["taps"] == before.get("taps", 0) + 1
-    assert cache.BUILDS["activations"] == before.get("activations", 0) + 1
-    builds = dict(cache.BUILDS)
+    assert cache.WORK_DONE["taps"] == before.get("taps", 0) + 1
+    assert cache.WORK_DONE["activations"] == before.get("activations", 0) + 1
+    builds = dict(cache.WORK_DONE)
     at.run()
     no_exception(at)
-    assert cache.BUILDS["taps"] == builds.get("taps", 0)
-    assert cache.BUILDS["activations"] == builds.get("activations", 0)
+    assert cache.WORK_DONE["taps"] == builds.get("taps", 0)
+    assert cache.WORK_DONE["activations"] == builds.get("activations", 0)
     at.selectbox(key="inside_stage").set_value(3).run()  # another unit: the same maps, already computed
     no_exception(at)
-    assert cache.BUILDS["activations"] == builds.get("activations", 0)
+    assert cache.WORK_DONE["activations"] == builds.get("activations", 0)
 
 
 def test_imagenet_without_imported_weights_offers_fashion_mnist(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def test_model_cache_is_bounded_in_bytes():
 
 def test_model_cache_builds_each_configuration_once_for_sessions_asking_together():
     models = cache.ModelCache(max_entries=4, max_bytes=10**12)
-    before = dict(cache.BUILDS)
+    before = dict(cache.WORK_DONE)
     start = threading.Barrier(6)
     got = []
 
@@ -66,16 +66,16 @@ def test_model_cache_builds_each_configuration_once_for_sessions_asking_together
     for t in threads:
         t.join(300)
     assert len(got) == 6 and all(p is got[0] for p in got)
-    assert cache.BUILDS["model"] - before.get("model", 0) == 1
-    assert cache.BUILDS["predictor"] - before.get("predictor", 0) == 1
+    assert cache.WORK_DONE["model"] - before.get("model", 0) == 1
+    assert cache.WORK_DONE["predictor"] - before.get("predictor", 0) == 1
 
 
 def test_too_large_model_is_refused_before_building():
     huge = ShuffleNetConfig(scale=3.0, groups=8, blocks=(16, 16, 16), input_size=512, num_classes=100_000)
-    builds = cache.BUILDS["model"]
+    builds = cache.WORK_DONE["model"]
     with pytest.raises(cache.ModelTooLargeError, match=r"needs about 5\.11 GB .* more than the 500\.00 MB"):
         cache.ModelCache(4, 10**12).entry(huge)
-    assert cache.BUILDS["model"] == builds
+    assert cache.WORK_DONE["model"] == builds
     # Every model the cache may hold together fits the memory bound.
     assert cache.MODEL_MAX_BYTES <= cache.MODEL_CACHE_BYTES
 
