@@ -32,22 +32,12 @@ from ._streamlit_compat import script_run_context, session_id
 WORK_DONE = serving.WORK_DONE
 BUILDS = WORK_DONE  # its former name, which bench/soak.py reads
 
-#: Entries of each page cache: the server's tunables (`shufflenet.settings`, environment overrides).
-TABLE_ENTRIES = SETTINGS.table_entries  # tables and figures of one configuration
-DIAGRAM_ENTRIES = SETTINGS.diagram_entries
-IMAGE_ENTRIES = SETTINGS.image_entries
-CHECKPOINT_ENTRIES = SETTINGS.checkpoint_entries
-UPLOAD_ENTRIES = SETTINGS.upload_entries
-SCORE_ENTRIES = SETTINGS.score_entries
-RANDOM_TAPS_ENTRIES = SETTINGS.random_taps_entries
-ACTIVATION_ENTRIES = SETTINGS.activation_entries
-INSIDE_ENTRIES = SETTINGS.inside_entries
+#: Entries of each page cache are the server's tunables (`SETTINGS.*_entries`, environment overrides).
 GALLERY_ENTRIES = 1  # one gallery ships
 
 #: How the caches hash a configuration: by its repr, which writes out every field's value.
 #: Streamlit's generic hashing of the dataclass took about 4 ms a call, 12 calls a rerun.
 _HASH_FUNCS = {ShuffleNetConfig: lambda config: repr(config)}
-
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -99,12 +89,12 @@ def model_summary(config: ShuffleNetConfig) -> pd.DataFrame | None:
 
 # --- tables ---------------------------------------------------------------------------------
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def key_figures(config: ShuffleNetConfig) -> dict:
     return analysis.key_figures(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def table1_layout(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.table1_layout(config)
 
@@ -113,7 +103,7 @@ def table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return _table1_by_groups(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def _table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.table1_by_groups(config)
 
@@ -123,54 +113,54 @@ def sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return _sweep_groups(analysis.with_groups(config, serving.SWEEP_KEY_GROUPS))
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def _sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.sweep_groups(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def stage_summary(config: ShuffleNetConfig, measure: str, include_fc: bool) -> pd.DataFrame:
     return analysis.stage_summary(config, measure=measure, include_fc=include_fc)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def costs_by(config: ShuffleNetConfig, by: str, measure: str, include_fc: bool) -> pd.DataFrame:
     return analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def layer_costs(config: ShuffleNetConfig, measure: str, include_fc: bool,
                 stages: tuple[str, ...], ops: tuple[str, ...]) -> pd.DataFrame:
     return analysis.layer_costs(config, measure=measure, include_fc=include_fc, stages=stages, ops=ops)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.DataFrame:
     """Receptive fields per "stage", "unit" or "layer" (see `analysis.receptive_field_table`)."""
     return analysis.receptive_field_table(config, by=by)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def layer_ops(config: ShuffleNetConfig) -> list[str]:
     return analysis.layer_ops(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def compare_stages(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.compare_stages(a, b)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def compare_totals(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.compare_totals(a, b)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def flow_table(channels: int, groups: int) -> pd.DataFrame:
     return analysis.flow_table(channels, groups)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def mixing_matrices(channels: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
     """(without shuffle, with shuffle) group-to-group channel counts."""
     return (analysis.information_flow(channels, groups, shuffle=False).groups,
@@ -194,7 +184,7 @@ def _diagram(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, m
     raise ValueError(f"Unknown diagram kind {kind!r}: use 'macro', 'micro' or 'full'.")
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=DIAGRAM_ENTRIES, show_spinner=False)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.diagram_entries, show_spinner=False)
 def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, metric: str = "default",
                 latency=None, rankdir: str = "TB", units=None) -> str:
     """DOT source of a diagram (see shufflenet.diagrams)."""
@@ -333,7 +323,7 @@ def _frozen(func):
     return make
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, include_fc: bool):
     # The cached table: the cost and the params chart of one grouping share it.
@@ -345,7 +335,7 @@ def _by_title(by: str) -> str:
     return {"family": "op type", "op": "layer op"}.get(by, by)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def traffic_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
     """Memory traffic by stage, op family or op (it does not depend on MACs vs FLOPs)."""
@@ -355,7 +345,7 @@ def traffic_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
                              title=f"Memory traffic by {_by_title(by)}", names=OPS if by == "op" else None)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def intensity_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
     """MACs per byte of memory traffic by stage, op family or op."""
@@ -366,13 +356,13 @@ def intensity_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
                                  names=OPS if by == "op" else None)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def shuffle_figure(channels: int, groups: int):
     return figures.shuffle_wiring(analysis.shuffle_edges(channels, groups), groups)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def flow_figure(channels: int, groups: int):
     return figures.information_flow(
@@ -386,13 +376,13 @@ def sweep_figures(config: ShuffleNetConfig) -> dict:
     return _sweep_figures(analysis.with_groups(config, serving.SWEEP_KEY_GROUPS), config.groups)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def _sweep_figures(config: ShuffleNetConfig, current: int) -> dict:
     return figures.sweep(analysis.sweep_groups(config), current)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=TABLE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
     return figures.compare_stages(analysis.compare_stages(a, b))
@@ -400,12 +390,12 @@ def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
 
 # --- pictures -------------------------------------------------------------------------------
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=IMAGE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def sample_image(name: str):
     return inference.sample_image(name)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=IMAGE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def thumbnail(name: str, size: int = 160) -> np.ndarray:
     image = inference.sample_image(name)
     image.thumbnail((size, size))
@@ -417,7 +407,7 @@ def thumbnail(name: str, size: int = 160) -> np.ndarray:
 UPLOAD_MAX_SIDE = 2048
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=IMAGE_ENTRIES)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def decode_upload(data: bytes, name: str):
     """The uploaded picture, at most UPLOAD_MAX_SIDE pixels a side (ImageDecodeError for a bad
     file; errors are not cached). `name` is only shown, never used as a path."""
@@ -494,7 +484,8 @@ def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
 
 # --- trained weights (Predictions) ----------------------------------------------------------
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=CHECKPOINT_ENTRIES, show_spinner="Loading the checkpoint...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.checkpoint_entries,
+                   show_spinner="Loading the checkpoint...")
 def checkpoint_predictor(path: str) -> inference.Predictor:
     """A shipped or imported checkpoint, loaded once per server and shared (read-only)."""
     from shufflenet.checkpoints import load_checkpoint_model
@@ -503,7 +494,8 @@ def checkpoint_predictor(path: str) -> inference.Predictor:
     return inference.Predictor(load_checkpoint_model(path))
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=UPLOAD_ENTRIES, show_spinner="Loading the uploaded weights...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.upload_entries,
+                   show_spinner="Loading the uploaded weights...")
 def uploaded_predictor(weights_data: bytes, manifest_data: bytes, config: ShuffleNetConfig, weights_name: str,
                        manifest_name: str) -> tuple[inference.Predictor, dict]:
     """Uploaded weights (CheckpointError for a bad pair; errors are not cached)."""
@@ -522,7 +514,7 @@ def fashion_gallery():
     return fashion_gallery()
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SCORE_ENTRIES, show_spinner="Scoring a test batch...")
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.score_entries, show_spinner="Scoring a test batch...")
 def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetConfig, n: int) -> float:
     """Top-1 accuracy on the first `n` Fashion-MNIST test images (`key` names the weights), as
     training scores a checkpoint (`shufflenet.training.accuracy_on`)."""
@@ -538,7 +530,7 @@ def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetC
 # layers read at every unit), the maps of each picture, and the figures drawn from them: all
 # shared and read-only, so a warm rerun of the Inside view only looks them up.
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=CHECKPOINT_ENTRIES,
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.checkpoint_entries,
                    show_spinner="Preparing the activation taps...")
 def checkpoint_taps(path: str) -> tuple:
     """(tap model, key) over the shipped or imported checkpoint at `path`: the very model that
@@ -558,7 +550,7 @@ def random_taps(config: ShuffleNetConfig) -> tuple:
     return _random_taps(config, id(keras_model), keras_model)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=RANDOM_TAPS_ENTRIES,
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.random_taps_entries,
                    show_spinner="Preparing the activation taps...")
 def _random_taps(config: ShuffleNetConfig, model_id: int, _model) -> tuple:
     import uuid
@@ -571,7 +563,8 @@ def _random_taps(config: ShuffleNetConfig, model_id: int, _model) -> tuple:
     return ActivationTaps(_model, config), f"random:{model_id}:{uuid.uuid4().hex}"
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=ACTIVATION_ENTRIES, show_spinner="Computing the activations...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.activation_entries,
+                   show_spinner="Computing the activations...")
 def activation_maps(_taps, key: str, batch: np.ndarray) -> dict:
     """Every tapped map of the picture `batch` (one call of the tap model; `key` names the weights).
     All units at once, so choosing another unit costs no forward pass; at most the activations of
@@ -580,7 +573,7 @@ def activation_maps(_taps, key: str, batch: np.ndarray) -> dict:
     return _taps(batch)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=INSIDE_ENTRIES, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.inside_entries, show_spinner=False)
 def inside_view(_taps, key: str, batch: np.ndarray, stage: int, unit: int, per_group: int, contrast: str,
                 titles: tuple[str, ...]) -> dict:
     """The Inside view's panels and figures of one unit for one picture. `titles`: of the first
