@@ -6,56 +6,36 @@ builder is asked for the configuration's Keras model (`cache.request_model`), so
 network gets built without any page waiting for it.
 """
 
-import contextlib
-import os
 import sys
 from pathlib import Path
-
-# Quiet TensorFlow before anything imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # `streamlit run explorer/app.py` puts explorer/ on sys.path, not the repository root.
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from shufflenet.settings import quiet_tensorflow  # noqa: E402 - needs the root on the path; imports nothing heavy
 
-def _clean_problem_modules_but_keras() -> None:
-    """What Streamlit does after every script run, without `keras.backend.clear_session()`.
-
-    Streamlit clears Keras's global state after each run for apps that build a model per run.
-    This app builds each model once, in the background builder's thread, and shares it: there is
-    no per-run Keras state to clear, while the clearing cost every run a full garbage collection
-    and TensorFlow's kernel cache, and replaced Keras's per-thread state under a build in progress.
-    (`shufflenet.serving` clears the kernel cache itself, after background builds.)"""
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is not None:
-        with contextlib.suppress(Exception):
-            plt.close("all")
+quiet_tensorflow()  # before anything imports TensorFlow
 
 
 def main() -> None:
     import streamlit as st
-    from streamlit.runtime.scriptrunner import script_runner
 
     import explorer.lesson as lesson  # the lecture: the lesson's steps and presenter mode
     import explorer.presenter as presenter
-    from explorer import cache, sidebar
+    from explorer import _streamlit_compat, cache, sidebar, url
     from explorer.views import VIEW_MODULES
     from shufflenet import serving
 
-    # Once per process (this file runs again on every rerun; the module keeps the replacement).
-    if hasattr(script_runner, "_clean_problem_modules") and not getattr(script_runner, "_shufflenet_keeps_keras",
-                                                                        False):
-        script_runner._clean_problem_modules = _clean_problem_modules_but_keras
-        script_runner._shufflenet_keeps_keras = True
+    _streamlit_compat.keep_keras_between_runs()  # once per process: Keras's state stays between runs
 
     with serving.ACTIVITY.running():  # the background builder waits while pages are computed
         serving.freeze_after_import()  # once, after whichever page or thread imported TensorFlow
         serving.COLLECTOR.install()  # full garbage collections at quiet moments, by the builder's thread
         st.set_page_config(page_title="ShuffleNet Explorer", page_icon="🔀", layout="wide")
 
+        url.seed_from_url()  # the link's values, on the session's first run, before anything reads them
         presenter.start()  # before the sidebar: its toggle on top, the collapsed sidebar, the larger type
         lesson.start()  # before the sidebar: a link's step sets it; the lesson's button
         selection = sidebar.render()

@@ -9,8 +9,8 @@
 - Tables, DOT sources and SVGs: `st.cache_data` (each caller gets a copy).
 - Plotly figures: `st.cache_resource` (shared, read-only; see the figures section).
 
-`BUILDS` (`shufflenet.serving.BUILDS`) counts real model builds and predictor compilations (what
-the tests check).
+`WORK_DONE` (`shufflenet.serving.WORK_DONE`) counts the expensive work by kind: model builds,
+predictor compilations, measurements, checkpoint loads, activation taps (what the tests check).
 """
 
 from __future__ import annotations
@@ -24,16 +24,20 @@ import streamlit as st
 
 from shufflenet import analysis, diagrams, inference, serving
 from shufflenet.config import ShuffleNetConfig
+from shufflenet.settings import SETTINGS
 
 from . import figures
+from ._streamlit_compat import script_run_context, session_id
 
-BUILDS = serving.BUILDS
+WORK_DONE = serving.WORK_DONE
+BUILDS = WORK_DONE  # its former name, which bench/soak.py reads
+
+#: Entries of each page cache are the server's tunables (`SETTINGS.*_entries`, environment overrides).
+GALLERY_ENTRIES = 1  # one gallery ships
 
 #: How the caches hash a configuration: by its repr, which writes out every field's value.
 #: Streamlit's generic hashing of the dataclass took about 4 ms a call, 12 calls a rerun.
 _HASH_FUNCS = {ShuffleNetConfig: lambda config: repr(config)}
-
-_SWEEP_KEY_GROUPS = 3
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -53,9 +57,7 @@ def _spinner(text: str):
     """st.spinner inside a script run; nothing outside one (the builder thread, a deferred download)."""
     import contextlib
 
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    return st.spinner(text) if get_script_run_ctx() is not None else contextlib.nullcontext()
+    return st.spinner(text) if script_run_context() is not None else contextlib.nullcontext()
 
 
 MODELS = serving.ModelCache(MODEL_CACHE_ENTRIES, MODEL_CACHE_BYTES, spinner=_spinner)
@@ -73,22 +75,10 @@ def predictor(config: ShuffleNetConfig) -> inference.Predictor:
     return MODELS.predictor(config)
 
 
-def _session_id() -> str | None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return None if ctx is None else ctx.session_id
-
-
 def request_model(config: ShuffleNetConfig) -> serving.BuildStatus:
     """Have the background builder build `config`'s model for this session (never waits; the
     session's earlier request, if another configuration, is dropped); the build's status."""
-    return BUILDER.request(config, _session_id())
-
-
-def model_status(config: ShuffleNetConfig) -> serving.BuildStatus:
-    """Where the build of `config`'s model stands ("built" with the facts read from the model)."""
-    return BUILDER.status(config)
+    return BUILDER.request(config, session_id())
 
 
 def model_summary(config: ShuffleNetConfig) -> pd.DataFrame | None:
@@ -99,12 +89,12 @@ def model_summary(config: ShuffleNetConfig) -> pd.DataFrame | None:
 
 # --- tables ---------------------------------------------------------------------------------
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def key_figures(config: ShuffleNetConfig) -> dict:
     return analysis.key_figures(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def table1_layout(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.table1_layout(config)
 
@@ -113,64 +103,64 @@ def table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return _table1_by_groups(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def _table1_by_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.table1_by_groups(config)
 
 
 def sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     """The sweep over g does not depend on the current g: changing g reuses it."""
-    return _sweep_groups(analysis.with_groups(config, _SWEEP_KEY_GROUPS))
+    return _sweep_groups(analysis.with_groups(config, serving.SWEEP_KEY_GROUPS))
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def _sweep_groups(config: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.sweep_groups(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def stage_summary(config: ShuffleNetConfig, measure: str, include_fc: bool) -> pd.DataFrame:
     return analysis.stage_summary(config, measure=measure, include_fc=include_fc)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def costs_by(config: ShuffleNetConfig, by: str, measure: str, include_fc: bool) -> pd.DataFrame:
     return analysis.costs_by(config, by=by, measure=measure, include_fc=include_fc)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def layer_costs(config: ShuffleNetConfig, measure: str, include_fc: bool,
                 stages: tuple[str, ...], ops: tuple[str, ...]) -> pd.DataFrame:
     return analysis.layer_costs(config, measure=measure, include_fc=include_fc, stages=stages, ops=ops)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def receptive_field_table(config: ShuffleNetConfig, by: str = "stage") -> pd.DataFrame:
     """Receptive fields per "stage", "unit" or "layer" (see `analysis.receptive_field_table`)."""
     return analysis.receptive_field_table(config, by=by)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def layer_ops(config: ShuffleNetConfig) -> list[str]:
     return analysis.layer_ops(config)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def compare_stages(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.compare_stages(a, b)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def compare_totals(a: ShuffleNetConfig, b: ShuffleNetConfig) -> pd.DataFrame:
     return analysis.compare_totals(a, b)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def flow_table(channels: int, groups: int) -> pd.DataFrame:
     return analysis.flow_table(channels, groups)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=64)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries)
 def mixing_matrices(channels: int, groups: int) -> tuple[np.ndarray, np.ndarray]:
     """(without shuffle, with shuffle) group-to-group channel counts."""
     return (analysis.information_flow(channels, groups, shuffle=False).groups,
@@ -194,7 +184,7 @@ def _diagram(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, m
     raise ValueError(f"Unknown diagram kind {kind!r}: use 'macro', 'micro' or 'full'.")
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=128, show_spinner=False)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.diagram_entries, show_spinner=False)
 def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1, metric: str = "default",
                 latency=None, rankdir: str = "TB", units=None) -> str:
     """DOT source of a diagram (see shufflenet.diagrams)."""
@@ -203,7 +193,7 @@ def diagram_dot(config: ShuffleNetConfig, kind: str, stage=None, stride: int = 1
 
 #: Pictures laid out by `dot`, by DOT source (shared by every session, the oldest dropped first;
 #: the largest, a whole network's layer graph, is about 200 kB of SVG).
-PICTURE_ENTRIES = 96
+PICTURE_ENTRIES = SETTINGS.picture_entries
 _PICTURES = serving.LRU(PICTURE_ENTRIES)
 
 
@@ -262,7 +252,7 @@ def heat_metric_problem(config: ShuffleNetConfig, metric: str, latency=None) -> 
 
 #: Per-layer latencies measured on this server, by configuration (shared by every session,
 #: the oldest dropped first).
-LAYER_LATENCY_ENTRIES = 16
+LAYER_LATENCY_ENTRIES = SETTINGS.layer_latency_entries
 LAYER_LATENCY_REPEATS = 7
 _LAYER_LATENCY = serving.LRU(LAYER_LATENCY_ENTRIES)
 _LAYER_MEASURING = threading.Lock()  # one measurement at a time: two would slow each other down
@@ -305,7 +295,7 @@ def measure_layer_latency(config: ShuffleNetConfig, progress=None) -> tuple[tupl
             times.append((layer.name, round(statistics.median(samples), 4)))
             if progress is not None:
                 progress((i + 1) / len(layers), f"Timing {layer.name} ({i + 1} of {len(layers)})...")
-        BUILDS["layer_latency"] += 1
+        WORK_DONE["layer_latency"] += 1
     finally:
         _LAYER_MEASURING.release()
     result = tuple(times)
@@ -333,7 +323,7 @@ def _frozen(func):
     return make
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def costs_figure(config: ShuffleNetConfig, by: str, value: str, measure: str, include_fc: bool):
     # The cached table: the cost and the params chart of one grouping share it.
@@ -345,7 +335,7 @@ def _by_title(by: str) -> str:
     return {"family": "op type", "op": "layer op"}.get(by, by)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def traffic_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
     """Memory traffic by stage, op family or op (it does not depend on MACs vs FLOPs)."""
@@ -355,7 +345,7 @@ def traffic_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
                              title=f"Memory traffic by {_by_title(by)}", names=OPS if by == "op" else None)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def intensity_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
     """MACs per byte of memory traffic by stage, op family or op."""
@@ -366,13 +356,13 @@ def intensity_figure(config: ShuffleNetConfig, by: str, include_fc: bool):
                                  names=OPS if by == "op" else None)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def shuffle_figure(channels: int, groups: int):
     return figures.shuffle_wiring(analysis.shuffle_edges(channels, groups), groups)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def flow_figure(channels: int, groups: int):
     return figures.information_flow(
@@ -383,16 +373,16 @@ def flow_figure(channels: int, groups: int):
 
 
 def sweep_figures(config: ShuffleNetConfig) -> dict:
-    return _sweep_figures(analysis.with_groups(config, _SWEEP_KEY_GROUPS), config.groups)
+    return _sweep_figures(analysis.with_groups(config, serving.SWEEP_KEY_GROUPS), config.groups)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def _sweep_figures(config: ShuffleNetConfig, current: int) -> dict:
     return figures.sweep(analysis.sweep_groups(config), current)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=64, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.table_entries, show_spinner=False)
 @_frozen
 def compare_figure(a: ShuffleNetConfig, b: ShuffleNetConfig):
     return figures.compare_stages(analysis.compare_stages(a, b))
@@ -411,12 +401,12 @@ def receptive_field_figure(config: ShuffleNetConfig):
 
 # --- pictures -------------------------------------------------------------------------------
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=16)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def sample_image(name: str):
     return inference.sample_image(name)
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=16)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def thumbnail(name: str, size: int = 160) -> np.ndarray:
     image = inference.sample_image(name)
     image.thumbnail((size, size))
@@ -428,21 +418,11 @@ def thumbnail(name: str, size: int = 160) -> np.ndarray:
 UPLOAD_MAX_SIDE = 2048
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=16)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.image_entries)
 def decode_upload(data: bytes, name: str):
     """The uploaded picture, at most UPLOAD_MAX_SIDE pixels a side (ImageDecodeError for a bad
     file; errors are not cached). `name` is only shown, never used as a path."""
     return inference.decode_image(data, name=name, max_side=UPLOAD_MAX_SIDE)
-
-
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=32)
-def sample_batch(name: str, config: ShuffleNetConfig) -> np.ndarray:
-    return inference.preprocess(inference.sample_image(name), config)
-
-
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=32)
-def upload_batch(data: bytes, name: str, config: ShuffleNetConfig) -> np.ndarray:
-    return inference.preprocess(inference.decode_image(data, name=name), config)
 
 
 # --- latency lab and downloads ----------------------------------------------------------------
@@ -481,7 +461,7 @@ def running_latency() -> serving.Job | None:
     return LATENCY.running()
 
 
-_LATENCY_FIGURES = serving.LRU(32)
+_LATENCY_FIGURES = serving.LRU(SETTINGS.latency_figure_entries)
 
 
 def latency_figure(key: tuple, current: int, reference: str, note: str, x: str = "macs"):
@@ -515,16 +495,18 @@ def model_file(config: ShuffleNetConfig, kind: str) -> bytes:
 
 # --- trained weights (Predictions) ----------------------------------------------------------
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=6, show_spinner="Loading the checkpoint...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.checkpoint_entries,
+                   show_spinner="Loading the checkpoint...")
 def checkpoint_predictor(path: str) -> inference.Predictor:
     """A shipped or imported checkpoint, loaded once per server and shared (read-only)."""
     from shufflenet.checkpoints import load_checkpoint_model
 
-    BUILDS["checkpoint"] += 1
+    WORK_DONE["checkpoint"] += 1
     return inference.Predictor(load_checkpoint_model(path))
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=2, show_spinner="Loading the uploaded weights...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.upload_entries,
+                   show_spinner="Loading the uploaded weights...")
 def uploaded_predictor(weights_data: bytes, manifest_data: bytes, config: ShuffleNetConfig, weights_name: str,
                        manifest_name: str) -> tuple[inference.Predictor, dict]:
     """Uploaded weights (CheckpointError for a bad pair; errors are not cached)."""
@@ -536,14 +518,14 @@ def uploaded_predictor(weights_data: bytes, manifest_data: bytes, config: Shuffl
     return inference.Predictor(model), manifest
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=1)
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=GALLERY_ENTRIES)
 def fashion_gallery():
     from shufflenet.weights import fashion_gallery
 
     return fashion_gallery()
 
 
-@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=16, show_spinner="Scoring a test batch...")
+@st.cache_data(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.score_entries, show_spinner="Scoring a test batch...")
 def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetConfig, n: int) -> float:
     """Top-1 accuracy on the first `n` Fashion-MNIST test images (`key` names the weights), as
     training scores a checkpoint (`shufflenet.training.accuracy_on`)."""
@@ -559,14 +541,15 @@ def test_accuracy(_predictor: inference.Predictor, key: str, config: ShuffleNetC
 # layers read at every unit), the maps of each picture, and the figures drawn from them: all
 # shared and read-only, so a warm rerun of the Inside view only looks them up.
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=6, show_spinner="Preparing the activation taps...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.checkpoint_entries,
+                   show_spinner="Preparing the activation taps...")
 def checkpoint_taps(path: str) -> tuple:
     """(tap model, key) over the shipped or imported checkpoint at `path`: the very model that
     `checkpoint_predictor` loaded, read at its units. `key` names these weights in the caches below."""
     from shufflenet.activations import ActivationTaps
     from shufflenet.checkpoints import read_checkpoint
 
-    BUILDS["taps"] += 1
+    WORK_DONE["taps"] += 1
     return ActivationTaps(checkpoint_predictor(path).model, read_checkpoint(path).config), f"checkpoint:{path}"
 
 
@@ -578,28 +561,30 @@ def random_taps(config: ShuffleNetConfig) -> tuple:
     return _random_taps(config, id(keras_model), keras_model)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=4, show_spinner="Preparing the activation taps...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.random_taps_entries,
+                   show_spinner="Preparing the activation taps...")
 def _random_taps(config: ShuffleNetConfig, model_id: int, _model) -> tuple:
     import uuid
 
     from shufflenet.activations import ActivationTaps
 
-    BUILDS["taps"] += 1
+    WORK_DONE["taps"] += 1
     # The tap model holds the model, so `model_id` is not reused while this entry lives; the
     # random part keeps keys unique after the entry is dropped.
     return ActivationTaps(_model, config), f"random:{model_id}:{uuid.uuid4().hex}"
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=8, show_spinner="Computing the activations...")
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.activation_entries,
+                   show_spinner="Computing the activations...")
 def activation_maps(_taps, key: str, batch: np.ndarray) -> dict:
     """Every tapped map of the picture `batch` (one call of the tap model; `key` names the weights).
     All units at once, so choosing another unit costs no forward pass; at most the activations of
     one picture per entry (about 13 MB for the paper's 1x network at 224x224)."""
-    BUILDS["activations"] += 1
+    WORK_DONE["activations"] += 1
     return _taps(batch)
 
 
-@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=32, show_spinner=False)
+@st.cache_resource(hash_funcs=_HASH_FUNCS, max_entries=SETTINGS.inside_entries, show_spinner=False)
 def inside_view(_taps, key: str, batch: np.ndarray, stage: int, unit: int, per_group: int, contrast: str,
                 titles: tuple[str, ...]) -> dict:
     """The Inside view's panels and figures of one unit for one picture. `titles`: of the first

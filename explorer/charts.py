@@ -12,9 +12,10 @@ shown size (for slide tools without SVG). Changing it redraws the charts with th
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from shufflenet.export import file_name
+
+from ._streamlit_compat import script_run_context
 
 #: Formats of the camera button -> how the sidebar's choice names them.
 IMAGE_FORMATS = {"svg": "SVG", "png": "PNG"}
@@ -32,7 +33,7 @@ def first_in_run(what: str) -> bool:
     rule), so a page draws it once however many charts or tables it has. A run is known by its
     cursors, which Streamlit replaces when a run starts; the mark lives on the session's run
     context, so it goes with the session. Outside a Streamlit run: always True."""
-    ctx = get_script_run_ctx()
+    ctx = script_run_context()
     if ctx is None:
         return True
     mark = f"_shufflenet_{what}_run"

@@ -7,12 +7,14 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from shufflenet.config import ALLOWED_GROUPS
+
 #: One colour per width (Okabe-Ito).
 WIDTH_COLORS = {0.25: "#0072B2", 0.5: "#E69F00", 1.0: "#009E73", 1.5: "#CC79A7", 2.0: "#D55E00"}
 
 
 #: The g values of the paper's tables, in the order the x axis shows them.
-GROUPS = (1, 2, 3, 4, 8)
+GROUPS = ALLOWED_GROUPS
 #: How far the no-shuffle cells sit right of the shuffle cells of the same g (in category widths).
 NO_SHUFFLE_OFFSET = 0.14
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from shufflenet.complexity import format_bytes
+
 
 def count(n) -> str:
     """1865728 -> '1,865,728'."""
@@ -15,12 +17,8 @@ def millions(n) -> str:
     return f"{n / 1e6:,.1f} M"
 
 
-def nbytes(n) -> str:
-    """Decimal units: 7560832 -> '7.56 MB'."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:,.2f} {unit}"
-    return f"{int(n)} B"
+#: Decimal units: 7560832 -> '7.56 MB' (the library's, which its messages use too).
+nbytes = format_bytes
 
 
 def milliseconds(ms: float) -> str:

@@ -2,7 +2,7 @@
 wrap instead of squeezing what is in them (a headline figure cut to "136,829,…", a chart a few
 hundred pixels wide), and charts take the page's width.
 
-It is a toggle at the top of the sidebar and `present=1` in the URL (`sidebar.VIEW_KEYS`), so a
+It is a toggle at the top of the sidebar and `present=1` in the URL (`URL_KEYS`), so a
 link opens a lecture's page ready to project. Streamlit applies `initial_sidebar_state` when its
 value changes, not on every run (checked in Chromium with Streamlit 1.67): so sending "collapsed"
 while presenter mode is on collapses the sidebar once, when the mode starts or the link opens,
@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import sidebar
+from .state import switch
 
-PRESENT_KEY = sidebar.PRESENT_URL_KEY  # the toggle's key (and the URL's)
+PRESENT_KEY = "present"  # the toggle's key (and the URL's)
+#: Presenter mode in the URL, on every view (collected by `explorer.url`).
+URL_KEYS = {PRESENT_KEY: switch(None, PRESENT_KEY, False, "presenter mode")}
 CHANGED_KEY = "_present_changed"
 
 PRESENT_STYLE = """<style>
@@ -40,10 +42,9 @@ def _changed() -> None:
 
 
 def start() -> bool:
-    """Before the sidebar is drawn: the toggle at its top, and the mode's page settings. Returns
-    whether presenter mode is on."""
+    """Before the sidebar is drawn, after the link has seeded the session (`url.seed_from_url`):
+    the toggle at its top, and the mode's page settings. Returns whether presenter mode is on."""
     ss = st.session_state
-    sidebar._seed_from_url()  # idempotent: the link's `present` before the toggle reads it
     with st.sidebar:
         on = st.toggle("Presenter mode", value=bool(ss.get(PRESENT_KEY, False)), key=PRESENT_KEY,
                        on_change=_changed, help="For a projector: hides these controls (the arrow at the top left "

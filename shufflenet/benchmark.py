@@ -19,7 +19,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .config import ShuffleNetConfig
+from .config import ALLOWED_GROUPS, ShuffleNetConfig
+from .export import onnx_from_tflite as onnx_convert
+from .export import tflite_convert
 
 #: Paper Table 5: MobileNet 0.5 (149 MFLOPs) is the reference point for ShuffleNet 1x.
 MOBILENET_LABEL = "MobileNet 0.5 (Keras)"
@@ -47,9 +49,9 @@ class Timing:
 
 
 def _quiet_tf():
-    import os
+    from .settings import quiet_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()
     import tensorflow as tf
 
     return tf
@@ -71,19 +73,6 @@ def tf_runner(model, batch: int = 1) -> Callable[[], float]:
     return once
 
 
-def tflite_convert(model) -> bytes:
-    """TFLite flatbuffer of a Keras model (float32)."""
-    import contextlib
-    import io
-
-    tf = _quiet_tf()
-    # The converter exports a SavedModel first and prints every captured tensor; keep it quiet.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        return converter.convert()
-
-
 def tflite_runner(flatbuffer: bytes, threads: int = 1, batch: int = 1) -> Callable[[], float]:
     tf = _quiet_tf()
     with warnings.catch_warnings():
@@ -102,25 +91,6 @@ def tflite_runner(flatbuffer: bytes, threads: int = 1, batch: int = 1) -> Callab
         return (time.perf_counter() - t) * 1000
 
     return once
-
-
-def onnx_convert(flatbuffer: bytes) -> bytes:
-    """An ONNX model of a TFLite flatbuffer (tf2onnx, the opset of `export.ONNX_OPSET`): the
-    path the explorer's .onnx download takes, without its renaming and metadata."""
-    import os
-    import tempfile
-
-    from .export import _ONNX_LOCK, ONNX_OPSET, _onnx_modules
-
-    _, tf2onnx = _onnx_modules()
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.tflite")
-        with open(path, "wb") as f:
-            f.write(flatbuffer)
-        with _ONNX_LOCK, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            proto, _ = tf2onnx.convert.from_tflite(path, opset=ONNX_OPSET)
-    return proto.SerializeToString()
 
 
 def onnx_runner(model_bytes: bytes, threads: int = 1, batch: int = 1) -> Callable[[], float]:
@@ -195,7 +165,7 @@ def mobilenet_reference(input_size: int = 224):
     return keras.applications.MobileNet(input_shape=(input_size, input_size, 3), alpha=0.5, weights=None)
 
 
-def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = (1, 2, 3, 4, 8), batch: int = 1,
+def latency_sweep(config: ShuffleNetConfig, groups: Iterable[int] = ALLOWED_GROUPS, batch: int = 1,
                   runtimes: Iterable[str] = RUNTIMES[:2], threads: Iterable[int] = (1, 2),
                   repeats: int = 20, include_mobilenet: bool = True, optimized: bool = True,
                   progress: Progress | None = None):

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .config import ShuffleNetConfig
+from .paths import assets_dir
 
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "model.weights.h5"
 #: The checkpoints shipped with the repository (one per g; see assets/checkpoints/RESULTS.md).
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "checkpoints"
+SHIPPED_DIR = assets_dir() / "checkpoints"
 
 #: Fields every manifest must have, with their JSON types.
 REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
@@ -122,6 +123,15 @@ def parse_manifest(text: str | bytes, source: str = "manifest") -> tuple[dict, S
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{source} is not valid JSON ({exc}).") from None
     return manifest, validate_manifest(manifest, source)
+
+
+def save_checkpoint(model, manifest: dict, out_dir: Path | str) -> Path:
+    """Write `model.weights.h5` and `manifest.json` into `out_dir` (created if needed); returns it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(out / WEIGHTS_NAME)
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
 
 
 def read_checkpoint(path: Path | str) -> Checkpoint:

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 from .config import ALLOWED_GROUPS, ShuffleNetConfig
+from .settings import ENGINES
 
-#: `training.ENGINES`, without importing the training module (and NumPy) for every command.
-ENGINES = ("fast", "keras-fit")
 #: `families.FAMILIES`, in order (the first is the default), without importing them for every command.
 FAMILY_NAMES = ("shufflenet-v1", "shufflenet-v2", "mobilenet-v1", "mobilenet-v2")
 
@@ -297,8 +296,15 @@ def _cmd_experiment(args) -> int:
             taken = experiment.adopt_published(args.adopt, args.out, recipe)
             print(f"took {len(taken)} published runs from {args.adopt} as finished", file=sys.stderr)
         bar = _GridBar(sys.stderr)
-        summary = experiment.run_grid(args.grid, args.seeds, args.out, workers=args.workers, threads=args.threads,
-                                      recipe=recipe, data_dir=args.data, on_event=bar, runs=runs, ray=args.ray)
+        if args.ray is not None:
+            from . import grid_ray
+
+            summary = grid_ray.run_grid_ray(args.ray, runs, args.out, grid=args.grid, recipe=recipe,
+                                            threads=args.threads, data_dir=args.data, on_event=bar)
+        else:
+            summary = experiment.run_grid(args.grid, args.seeds, args.out, workers=args.workers,
+                                          threads=args.threads, recipe=recipe, data_dir=args.data, on_event=bar,
+                                          runs=runs)
     except experiment.ExperimentError as exc:
         raise UsageError(str(exc)) from None
     except (data.DatasetNotFoundError, data.BadDatasetFileError) as exc:

@@ -38,6 +38,7 @@ import pandas as pd
 from .config import ShuffleNetConfig
 from .naming import parse_layer_name
 from .plan import layer_plan
+from .settings import SETTINGS
 
 COLUMNS = [
     "name", "stage", "unit", "part", "op", "groups", "input_shape", "output_shape",
@@ -46,6 +47,15 @@ COLUMNS = [
 
 #: Bytes per value (activations and weights) in memory traffic: float32.
 BYTES_PER_VALUE = 4
+
+
+def format_bytes(n: float) -> str:
+    """A size in decimal units, as the pages write them: 7560832 -> '7.56 MB'."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{int(n)} B"
+
 
 #: Coarse op families used by charts ("where do the MACs go?").
 OP_FAMILY = {
@@ -115,7 +125,7 @@ def _prod(shape) -> int:
     return n
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=SETTINGS.config_cache_entries)
 def _config_records(config: ShuffleNetConfig) -> tuple[dict, ...]:
     # Pure Python and cached: totals and aggregates need no DataFrame (issue: <= 50 ms for all
     # figures of one configuration, and sweeps over g compute five configurations).
@@ -127,7 +137,7 @@ def layer_records(config: ShuffleNetConfig) -> tuple[dict, ...]:
     return _config_records(config)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=SETTINGS.cost_table_entries)
 def _cost_table_cached(config: ShuffleNetConfig) -> pd.DataFrame:
     return _frame(list(_config_records(config)))
 
@@ -199,7 +209,7 @@ def stage_table(config: ShuffleNetConfig) -> pd.DataFrame:
     return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=SETTINGS.config_cache_entries)
 def _totals(config: ShuffleNetConfig) -> tuple:
     recs = _config_records(config)
     fc = sum(r["macs"] for r in recs if r["op"] == "fc")

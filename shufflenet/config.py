@@ -41,8 +41,10 @@ class FieldSpec:
     say one thing in the sidebar and another in the library.
 
     `step` is the grid of the explorer's controls and of its URL. The configuration itself takes
-    any value in range (0.3x is a valid width), except `input_size`, whose step the network
-    needs: it downsamples 32x.
+    any value in range (0.3x is a valid width), except where `strict_step` says the network needs
+    it (`input_size`: it downsamples 32x). `check` is the validation of one field; the fields that
+    describe published checkpoints rather than a choice of a person (`settable=False`) are
+    declared and checked the same way, but get no flag or control.
     """
 
     kind: type  # of one value: int, float or bool
@@ -54,6 +56,11 @@ class FieldSpec:
     choices: tuple = ()
     choice_names: tuple[str, ...] = ()  # said after each choice: "1 (grayscale)"
     count: int = 1  # values in the field: `blocks` holds one per stage
+    why: str = ""  # said after what is allowed: "(the network downsamples 32x)"
+    strict_step: bool = False  # the value must lie on the `step` grid from `low`
+    optional: bool = False  # None is allowed (and means "from the rules")
+    multiple_of: str = ""  # a field checked before it that the value must be a multiple of
+    settable: bool = True  # a person sets it: the command line and the explorer make a flag and a control
     name: str = ""  # filled in from the dataclass field (see `FIELDS`)
     default: Any = None  # filled in from the dataclass field
 
@@ -76,6 +83,60 @@ class FieldSpec:
         return f"a whole number from {self.low} to {self.high}"
 
 
+    def _whole(self, label: str, value: Any, extra: str = "") -> int:
+        """A whole number from `low` to `high` (an integral float is one); `label` names it."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise ValueError(f"`{label}` must be a whole number from {self.low} to {self.high}{extra}. "
+                                 f"Received: {label}={_describe(value)}")
+            value = int(value)
+        if not self.low <= value <= self.high:
+            raise ValueError(f"`{label}` must be from {self.low} to {self.high}{extra}. Received: {label}={value}")
+        return value
+
+    def check(self, value: Any, checked: Mapping[str, Any]) -> Any:
+        """`value` as the configuration keeps it (integral floats become ints, `blocks` a tuple), or
+        ValueError saying what was received and what is allowed. `checked` holds the fields checked
+        before this one, for `multiple_of`."""
+        name, why = self.name, f" ({self.why})" if self.why else ""
+        if value is None and self.optional:
+            return None
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"`{name}` must be true or false. Received: {name}={_describe(value)}")
+            return value
+        if self.choices:
+            if self.kind is int and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, self.kind) or value not in self.choices:
+                raise ValueError(f"`{name}` must be {self.allowed}{why}. Received: {name}={_describe(value)}")
+            return value
+        if self.count > 1:
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != self.count:
+                raise ValueError(
+                    f"`{name}` must be {('two', 'three', 'four')[self.count - 2]} whole numbers, the units of "
+                    f"stages {_listed(STAGES[:-1])} and {STAGES[-1]}, each from {self.low} to {self.high} "
+                    f"(paper: {_listed(self.default)}). Received: {name}={_describe(value)}")
+            return tuple(self._whole(f"{name}[stage{stage}]", n) for stage, n in zip(STAGES, value))
+        if self.kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"`{name}` must be a number from {self.low} to {self.high}. "
+                                 f"Received: {name}={_describe(value)}")
+            value = float(value)
+            if not math.isfinite(value) or not self.low <= value <= self.high:
+                raise ValueError(f"`{name}` must be a number from {self.low} to {self.high}. Received: {name}={value}")
+            return value
+        grid = self.strict_step and self.step > 1
+        value = self._whole(name, value, f", a multiple of {self.step}" if grid else "")
+        if grid and (value - self.low) % self.step:
+            raise ValueError(f"`{name}` must be a multiple of {self.step}{why}, from {self.low} to {self.high}. "
+                             f"Received: {name}={value}")
+        if self.multiple_of and value % checked[self.multiple_of]:
+            other = self.multiple_of
+            raise ValueError(f"`{name}` must be a multiple of {other}={checked[other]}. Received: {name}={value}")
+        return value
+
+
 def _declared(default: Any, **spec: Any) -> Any:
     """A dataclass field that carries its `FieldSpec`, so the limits sit next to the field."""
     return dataclasses.field(default=default, metadata={"spec": FieldSpec(**spec)})
@@ -87,33 +148,6 @@ def _listed(values) -> str:
 
 def _describe(value: Any) -> str:
     return f"{value!r} (type {type(value).__name__})"
-
-
-def _as_int(field: str, value: Any, low: int, high: int, extra: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ValueError(
-                f"`{field}` must be a whole number from {low} to {high}{extra}. "
-                f"Received: {field}={_describe(value)}"
-            )
-    if not low <= value <= high:
-        raise ValueError(
-            f"`{field}` must be from {low} to {high}{extra}. Received: {field}={value}"
-        )
-    return value
-
-
-def _as_float(field: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(
-            f"`{field}` must be a number from {low} to {high}. Received: {field}={_describe(value)}"
-        )
-    value = float(value)
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ValueError(f"`{field}` must be a number from {low} to {high}. Received: {field}={value}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +173,7 @@ class ShuffleNetConfig:
     # The fields a person sets carry their limits and help (`FieldSpec`, collected in `FIELDS`);
     # the rest describe published checkpoints and are set by the code that reads them.
     groups: int = _declared(3, kind=int, label="Groups g", choices=ALLOWED_GROUPS,
+                            why="the settings of the paper's Table 1",
                             help="Groups of the 1x1 group convolutions (paper Sec. 3.1, Table 1).")
     blocks: tuple[int, int, int] = _declared(DEFAULT_BLOCKS, kind=int, label="Units in stage", low=1, high=16, step=1,
                                              count=len(STAGES), help="The paper uses 4, 8 and 4 units (Table 1).")
@@ -149,14 +184,19 @@ class ShuffleNetConfig:
         1.0, kind=float, label="Width scale s", low=0.25, high=3.0, step=0.25,
         help="Multiplies every layer's channels: 0.25x, 0.5x, 1x, 1.5x, 2x in the paper (Sec. 4.1.1).")
     input_size: int = _declared(224, kind=int, label="Input size (pixels, square)", low=32, high=512, step=32,
+                                strict_step=True, why="the network downsamples 32x",
                                 help="A multiple of 32: the network downsamples 32x.")
     channels: int = _declared(3, kind=int, label="Input channels", choices=(1, 3), choice_names=("grayscale", "RGB"),
                               help="Colour channels of the input image.")
     num_classes: int = _declared(1000, kind=int, label="Classes", low=2, high=100_000, step=1,
                                  help="Outputs of the classifier: 1000 for ImageNet, 10 for Fashion-MNIST.")
-    stem_channels: int | None = None
-    fc_bias: bool = True
-    shuffle_layout: str = "paper"
+    stem_channels: int | None = _declared(
+        None, kind=int, label="Stem channels", low=4, high=512, step=1, optional=True, multiple_of="groups",
+        settable=False, help="An explicit stem width instead of the width rule, for published checkpoints.")
+    fc_bias: bool = _declared(True, kind=bool, label="Classifier bias", settable=False,
+                              help="Whether the classifier's FC layer has a bias (megvii's has none).")
+    shuffle_layout: str = _declared("paper", kind=str, label="Shuffle layout", choices=SHUFFLE_LAYOUTS,
+                                    settable=False, help="How the channel shuffle reshapes the channel axis.")
     shuffle: bool = _declared(
         True, kind=bool, label="Channel shuffle",
         help="Shuffles the channels between group convolutions so that groups mix (paper Sec. 3.1). Switched "
@@ -164,60 +204,10 @@ class ShuffleNetConfig:
              "On by default.")
 
     def __post_init__(self) -> None:
-        spec = FIELDS
-        groups = self.groups
-        if isinstance(groups, float) and groups.is_integer():
-            groups = int(groups)
-        if isinstance(groups, bool) or groups not in spec["groups"].choices:
-            raise ValueError(
-                f"`groups` must be {spec['groups'].allowed} "
-                f"(the settings of the paper's Table 1). Received: groups={_describe(self.groups)}"
-            )
-        blocks, b = self.blocks, spec["blocks"]
-        if isinstance(blocks, (str, bytes)) or not hasattr(blocks, "__len__") or len(blocks) != b.count:
-            raise ValueError(
-                "`blocks` must be three whole numbers, the units of stages 2, 3 and 4, "
-                f"each from {b.low} to {b.high} (paper: {_listed(b.default)}). Received: blocks={_describe(blocks)}"
-            )
-        blocks = tuple(
-            _as_int(f"blocks[stage{stage}]", n, b.low, b.high) for stage, n in zip(STAGES, blocks)
-        )
-        side = spec["input_size"]
-        size = _as_int("input_size", self.input_size, side.low, side.high, f", a multiple of {side.step}")
-        if size % side.step:
-            raise ValueError(
-                f"`input_size` must be a multiple of {side.step} (the network downsamples 32x), "
-                f"from {side.low} to {side.high}. Received: input_size={size}"
-            )
-        colours = spec["channels"]
-        channels = _as_int("channels", self.channels, min(colours.choices), max(colours.choices))
-        if channels not in colours.choices:
-            raise ValueError(f"`channels` must be {colours.allowed}. Received: channels={channels}")
-        set_ = object.__setattr__
-        set_(self, "groups", int(groups))
-        set_(self, "blocks", blocks)
-        for name in ("reduction", "scale"):
-            set_(self, name, _as_float(name, getattr(self, name), spec[name].low, spec[name].high))
-        set_(self, "input_size", size)
-        set_(self, "channels", channels)
-        classes = spec["num_classes"]
-        set_(self, "num_classes", _as_int("num_classes", self.num_classes, classes.low, classes.high))
-        if self.stem_channels is not None:
-            stem = _as_int("stem_channels", self.stem_channels, 4, 512)
-            if stem % self.groups:
-                raise ValueError(
-                    f"`stem_channels` must be a multiple of groups={self.groups}. Received: stem_channels={stem}"
-                )
-            set_(self, "stem_channels", stem)
-        if not isinstance(self.fc_bias, bool):
-            raise ValueError(f"`fc_bias` must be true or false. Received: fc_bias={_describe(self.fc_bias)}")
-        if not isinstance(self.shuffle, bool):
-            raise ValueError(f"`shuffle` must be true or false. Received: shuffle={_describe(self.shuffle)}")
-        if self.shuffle_layout not in SHUFFLE_LAYOUTS:
-            raise ValueError(
-                f"`shuffle_layout` must be one of {', '.join(SHUFFLE_LAYOUTS)}. "
-                f"Received: shuffle_layout={_describe(self.shuffle_layout)}"
-            )
+        checked: dict[str, Any] = {}
+        for name, spec in SPECS.items():  # in field order: `stem_channels` is checked against `groups`
+            checked[name] = spec.check(getattr(self, name), checked)
+            object.__setattr__(self, name, checked[name])
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -284,10 +274,12 @@ class ShuffleNetConfig:
         return f"ShuffleNet {self.scale:g}x (g={self.groups}{'' if self.shuffle else ', no shuffle'})"
 
 
-#: The fields a person sets, in the dataclass's order: name -> its `FieldSpec` (with `name` and
-#: `default` filled in). The command line's flags and the explorer's controls are made from this
-#: table, so a declared field gets both; the URL names its fields in explorer/sidebar.py.
-FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType({
+#: Every field, in the dataclass's order: name -> its `FieldSpec` (with `name` and `default`
+#: filled in); `ShuffleNetConfig` checks each with it.
+SPECS: Mapping[str, FieldSpec] = types.MappingProxyType({
     f.name: dataclasses.replace(f.metadata["spec"], name=f.name, default=f.default)
-    for f in dataclasses.fields(ShuffleNetConfig) if "spec" in f.metadata
+    for f in dataclasses.fields(ShuffleNetConfig)
 })
+#: The fields a person sets. The command line's flags and the explorer's controls are made from
+#: this table, so a declared field gets both; the URL names its fields in explorer/state.py.
+FIELDS: Mapping[str, FieldSpec] = types.MappingProxyType({name: s for name, s in SPECS.items() if s.settable})

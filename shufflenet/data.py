@@ -181,6 +181,12 @@ def _folder_key(folder: Path) -> tuple | None:
     return (str(folder.resolve()), *((s.st_size, s.st_mtime_ns) for s in stats))
 
 
+def fashion_mnist_folder(path: Path | str | None = None) -> Path | None:
+    """The folder `load_fashion_mnist(path)` reads without downloading (the first location with all
+    four files, `SHUFFLENET_DATA` honoured), or None where it would have to download."""
+    return next((folder for _, folder in search_locations(path) if _folder_key(folder) is not None), None)
+
+
 def load_fashion_mnist(path: Path | str | None = None, *, download: bool = True) -> FashionMNIST:
     """Fashion-MNIST as uint8 arrays, from the first location that has all four files.
 

@@ -32,8 +32,9 @@ from collections.abc import Mapping
 
 import graphviz
 
-from .complexity import cost_table, layer_records, stage_table
+from .complexity import BYTES_PER_VALUE, cost_table, layer_records, stage_table
 from .config import STAGES, ShuffleNetConfig
+from .naming import PARTS
 from .plan import OPS, LayerSpec, UnitSpec, fold_pads, layer_plan, stem_sizes, unit_layers, unit_specs
 
 _FONT = "Helvetica"
@@ -54,9 +55,6 @@ MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
 PNG_DPI = 192
 #: Longest a layout may take (the whole network's layer graph takes well under a second).
 RENDER_TIMEOUT_S = 60
-
-#: Bytes per activation element (float32), for the activation-memory metric.
-BYTES_PER_ELEMENT = 4
 
 #: Stops of the viridis colour map (perceptually uniform, readable with every common colour-vision
 #: deficiency and in greyscale); values between stops are interpolated.
@@ -83,7 +81,7 @@ METRICS = {m.key: m for m in (
     Metric("macs", "MACs", "MACs", "multiply-accumulates, as in the cost table"),
     Metric("params", "params", "params", "trainable parameters, as in the cost table"),
     Metric("activation_bytes", "activation memory", "B",
-           f"output elements × {BYTES_PER_ELEMENT} bytes (float32, batch 1)"),
+           f"output elements × {BYTES_PER_VALUE} bytes (float32, batch 1)"),
     Metric("traffic_bytes", "memory traffic", "B", "bytes read and written, the cost table's `traffic_bytes`"),
     Metric("latency_ms", "latency", "ms", "measured time per layer, supplied by the caller"),
 )}
@@ -158,7 +156,7 @@ def layer_values(config: ShuffleNetConfig, metric: str, latency=None) -> dict[st
     if m.key == "params":
         return {r["name"]: int(r["params"]) for r in records}
     if m.key == "activation_bytes":
-        return {r["name"]: int(r["activations"]) * BYTES_PER_ELEMENT for r in records}
+        return {r["name"]: int(r["activations"]) * BYTES_PER_VALUE for r in records}
     if m.key == "traffic_bytes":
         table = cost_table(config)
         if "traffic_bytes" not in table.columns:
@@ -578,9 +576,6 @@ def layer_edges(config: ShuffleNetConfig) -> list[tuple[str, str]]:
     return [(src, spec.name) for spec in layer_plan(config) for src in spec.inputs]
 
 
-_PARTS = ("stem", *(f"stage{s}" for s in STAGES), "classifier")
-
-
 def _selected_layers(config: ShuffleNetConfig, stage, units) -> tuple[LayerSpec, ...]:
     plan = layer_plan(config)
     if stage is None:
@@ -588,7 +583,7 @@ def _selected_layers(config: ShuffleNetConfig, stage, units) -> tuple[LayerSpec,
             raise ValueError("`units` picks units of one stage: give `stage` (2, 3 or 4) as well.")
         return plan
     key = f"stage{stage}" if isinstance(stage, int) and not isinstance(stage, bool) else str(stage)
-    parts = _PARTS if isinstance(config, ShuffleNetConfig) else tuple(dict.fromkeys(spec.stage for spec in plan))
+    parts = PARTS if isinstance(config, ShuffleNetConfig) else tuple(dict.fromkeys(spec.stage for spec in plan))
     if key not in parts:
         named = ", ".join(p[5:] if p.startswith("stage") else repr(p) for p in parts)
         raise ValueError(f"`stage` must be one of {named}. Received: stage={stage!r}")

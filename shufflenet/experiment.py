@@ -202,12 +202,11 @@ def _child(run: Run, out: str, recipe: dict, threads: int, data_dir: str | None,
 
 def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, threads: int = 1,
              recipe: dict | None = None, data_dir: str | None = None,
-             on_event: Callable[[str, dict], None] | None = None, runs: list[Run] | None = None,
-             ray: str | None = None) -> dict:
+             on_event: Callable[[str, dict], None] | None = None, runs: list[Run] | None = None) -> dict:
     """Train every unfinished run of `grid`, `workers` at once, each in its own process with
     `threads` TensorFlow threads; return the summary (also written to `out/results.json` after
     every finished run). `runs` replaces the grid's runs (a smaller set, e.g. for tests).
-    `ray` ("local", "auto" or a cluster address) runs them as Ray tasks instead (`grid_ray`).
+    `grid_ray.run_grid_ray` runs them as Ray tasks instead.
 
     An exception in the caller (Ctrl-C, or `on_event` raising) stops the running processes at
     once; the runs they trained are lost, every finished one is kept."""
@@ -221,11 +220,6 @@ def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, thread
         raise ExperimentError(f"`workers` must be a whole number from 1 to 64. Received: workers={workers!r}")
     out = check_out_dir(out)
     data.load_fashion_mnist(data_dir)  # a missing or corrupt dataset fails now, in one line
-    if ray is not None:
-        from .grid_ray import run_grid_ray
-
-        return run_grid_ray(ray, runs, out, grid=grid, recipe=recipe, threads=threads, data_dir=data_dir,
-                            on_event=on_event)
     emit = on_event or (lambda kind, info: None)
     done = finished_runs(out)
     todo = [r for r in runs if r.name not in done]

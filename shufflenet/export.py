@@ -146,12 +146,41 @@ def _inference_graph(model, config: ShuffleNetConfig):
     return graph
 
 
+def tflite_convert(model) -> bytes:
+    """TFLite flatbuffer of a Keras model (float32)."""
+    import contextlib
+    import io
+
+    from .settings import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    # The converter exports a SavedModel first and prints every captured tensor; keep it quiet.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        return converter.convert()
+
+
 def tflite_bytes(model, config: ShuffleNetConfig) -> bytes:
     """A float32 TFLite flatbuffer of `model` (built by `build_model(config)`), made from its
     inference graph: same outputs as the model in inference mode."""
-    from .benchmark import tflite_convert
-
     return tflite_convert(_inference_graph(model, config))
+
+
+def onnx_from_tflite(flatbuffer: bytes) -> bytes:
+    """An ONNX model of a TFLite flatbuffer (tf2onnx, opset `ONNX_OPSET`): the path the .onnx
+    download takes, without its renaming and metadata (the latency lab times it)."""
+    _, tf2onnx = _onnx_modules()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(flatbuffer)
+        with _ONNX_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proto, _ = tf2onnx.convert.from_tflite(path, opset=ONNX_OPSET)
+    return proto.SerializeToString()
 
 
 def _onnx_modules():

@@ -30,7 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from . import data
-from .experiment import RESULT_NAME, ExperimentError, Run, _write_json_atomic, finished_runs, read_run, write_results
+from .experiment import (
+    RECIPE,
+    RESULT_NAME,
+    ExperimentError,
+    Run,
+    _write_json_atomic,
+    check_out_dir,
+    finished_runs,
+    read_run,
+    write_results,
+)
 
 #: How often Ray runs a task again after its worker process or node died.
 TASK_RETRIES = 3
@@ -150,12 +160,15 @@ def store(out: Path, name: str, files: dict[str, bytes]) -> dict | None:
     return read_run(folder)
 
 
-def run_grid_ray(address: str, runs: list[Run], out: Path, *, grid: str, recipe: dict, threads: int = 1,
+def run_grid_ray(address: str, runs: list[Run], out: Path | str, *, grid: str, recipe: dict | None = None,
+                 threads: int = 1,
                  data_dir: str | None = None, on_event: Callable[[str, dict], None] | None = None,
                  poll_s: float = 0.5) -> dict:
-    """Train every unfinished run of `runs` as Ray tasks, at most as many at once as the
+    """`experiment.run_grid` on Ray: train every unfinished run of `runs` as Ray tasks, at most as many at once as the
     cluster has CPUs for (`threads` each); write each result as it arrives. Returns the summary."""
     emit = on_event or (lambda kind, info: None)
+    recipe = dict(RECIPE if recipe is None else recipe)
+    out = check_out_dir(out)
     files = dataset_files(data_dir)
     ray = connect(address)
     try:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,13 +39,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .config import ShuffleNetConfig
+from .paths import assets_dir, runs_dir
 from .plan import shuffle_permutation
 
 TASK = "imagenet"
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+ASSETS_DIR = assets_dir()
 #: Where the app looks for imported checkpoints by default (git-ignored: the weights are megvii's,
 #: downloaded by each user), e.g. runs/imagenet/g3_1.0x/.
-IMPORT_ROOT = Path(__file__).resolve().parent.parent / "runs" / "imagenet"
+IMPORT_ROOT = runs_dir() / "imagenet"
 CLASS_NAMES_PATH = ASSETS_DIR / "imagenet_classes.txt"
 NUM_CLASSES = 1000
 
@@ -433,7 +433,7 @@ def import_checkpoint(path: Path | str, out_dir: Path | str, groups: int | None 
 
     `groups` and `scale` name the published model; when both are None they are read off the
     tensor shapes. Returns `out_dir`."""
-    from .checkpoints import MANIFEST_NAME, WEIGHTS_NAME, validate_manifest
+    from .checkpoints import save_checkpoint, validate_manifest
 
     path = Path(path)
     state = load_state_dict(path)
@@ -453,11 +453,7 @@ def import_checkpoint(path: Path | str, out_dir: Path | str, groups: int | None 
     model = build_imported_model(state, config)
     manifest = build_manifest(config, path, _sha256(path))
     validate_manifest(manifest, "the imported manifest")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out / WEIGHTS_NAME)
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
+    return save_checkpoint(model, manifest, out_dir)
 
 
 def imported_checkpoints(root: Path | str | None = None) -> list:

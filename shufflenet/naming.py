@@ -11,8 +11,14 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from .config import STAGES
+
 #: Parts of a network outside its numbered stages.
 FIXED_STAGES = ("stem", "head", "classifier")
+
+#: The parts of ShuffleNet v1, in order, as layer names begin: what diagrams, cost filters and the
+#: views' part choosers list.
+PARTS = ("stem", *(f"stage{s}" for s in STAGES), "classifier")
 
 _PATTERN = re.compile(r"^(?:(stem|head|classifier)|stage(\d+)_unit(\d+))_([a-z0-9_]+)$")
 

@@ -26,7 +26,8 @@ library (a front end hands in its spinner and its session ids as plain values):
 - `Collector`: no automatic full collections (they walk every cached model, stalling every page
   for hundreds of ms); the builder's thread makes them at quiet moments instead.
 
-`BUILDS` counts real model builds, predictor compilations and measurements (tests check it).
+`WORK_DONE` counts the expensive work done, by kind: model builds, predictor compilations,
+measurements (tests check that work is done once).
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, NamedTuple
 
+from .complexity import format_bytes
 from .config import ShuffleNetConfig
+from .settings import SETTINGS
 
-BUILDS: Counter = Counter()
+WORK_DONE: Counter = Counter()
 
 #: A front end's spinner: text -> a context manager shown while a model is built or compiled.
 Spinner = Callable[[str], contextlib.AbstractContextManager]
@@ -136,30 +139,23 @@ class LRU:
 
 # --- model size policy ----------------------------------------------------------------------
 
+# The tunables are `shufflenet.settings.SETTINGS`' (environment overrides there).
 #: The model cache keeps at most this many configurations (a model and its compiled predictor each)...
-MODEL_CACHE_ENTRIES = 4
+MODEL_CACHE_ENTRIES = SETTINGS.model_cache_entries
 #: ...and at most this much estimated memory between them (see `model_memory`); the least
 #: recently used are dropped first. A classroom of sessions cannot grow it past this.
-MODEL_CACHE_BYTES = 1_000_000_000
+MODEL_CACHE_BYTES = SETTINGS.model_cache_bytes
 #: The largest network the app builds; every other view works for any configuration.
-MODEL_MAX_BYTES = 500_000_000
+MODEL_MAX_BYTES = SETTINGS.model_max_bytes
 #: What builds found out about their models (a few kB each) is kept for this many configurations.
-FACTS_ENTRIES = 512
+FACTS_ENTRIES = SETTINGS.facts_entries
 
 
 class ModelTooLargeError(ValueError):
     """The configuration's model is larger than the server builds; the message says what to change."""
 
 
-def _bytes_text(n: float) -> str:
-    """Decimal units, as the pages write them: 7560832 -> '7.56 MB'."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:,.2f} {unit}"
-    return f"{int(n)} B"
-
-
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=SETTINGS.memory_entries)
 def _memory(config: ShuffleNetConfig) -> tuple[int, int]:
     """(weight bytes, activation bytes of one picture), computed once per configuration: every
     page update asks, and the analysis takes milliseconds."""
@@ -181,9 +177,9 @@ def check_model_size(config: ShuffleNetConfig, max_bytes: int | None = None) -> 
     need = weights + activations
     if need > limit:
         raise ModelTooLargeError(
-            f"This network needs about {_bytes_text(need)} to run ({_bytes_text(weights)} of weights "
-            f"and {_bytes_text(activations)} of activations per picture), more than the "
-            f"{_bytes_text(limit)} this server builds a model for. Lower the width scale, the units per "
+            f"This network needs about {format_bytes(need)} to run ({format_bytes(weights)} of weights "
+            f"and {format_bytes(activations)} of activations per picture), more than the "
+            f"{format_bytes(limit)} this server builds a model for. Lower the width scale, the units per "
             "stage, the input size or the number of classes. The other views work at any size."
         )
 
@@ -281,9 +277,9 @@ def freeze_after_import() -> bool:
 
 #: gen0 after this many net allocations (Python: 700), gen1 after 20 gen0; gen2 never automatically.
 GC_THRESHOLDS = (20_000, 20, 1_000_000_000)
-FULL_COLLECT_QUIET_S = 1.0
-FULL_COLLECT_EVERY_S = 20.0
-FULL_COLLECT_LATEST_S = 120.0
+FULL_COLLECT_QUIET_S = SETTINGS.full_collect_quiet_s
+FULL_COLLECT_EVERY_S = SETTINGS.full_collect_every_s
+FULL_COLLECT_LATEST_S = SETTINGS.full_collect_latest_s
 
 
 class Collector:
@@ -413,7 +409,7 @@ class ModelEntry:
         self.lock = threading.Lock()  # held while the predictor is compiled
 
 
-def build_model_quietly(config: ShuffleNetConfig, pause: Callable[[], None] | None = None):
+def build_model_yielding(config: ShuffleNetConfig, pause: Callable[[], None] | None = None):
     """`build_model(config)`, layer by layer through the same factories, calling `pause()`
     before each layer: the background builder passes a pause that waits while pages are
     being computed, so that a build in progress takes the interpreter from no page."""
@@ -509,8 +505,8 @@ class ModelCache:
                 if entry is None:
                     with self.spinner("Building the Keras model...") if show else contextlib.nullcontext():
                         import_tensorflow()
-                        BUILDS["model"] += 1
-                        model = build_model_quietly(config, pause)
+                        WORK_DONE["model"] += 1
+                        model = build_model_yielding(config, pause)
                         entry = ModelEntry(model, model_memory(config), model_facts(model))
                     self._facts.put(config, entry.facts)
                     if self._store.put(config, entry):
@@ -535,7 +531,7 @@ class ModelCache:
             with entry.lock:
                 if entry.predictor is None:
                     with self.spinner("Compiling the model for inference..."):
-                        BUILDS["predictor"] += 1
+                        WORK_DONE["predictor"] += 1
                         entry.predictor = Predictor(entry.model)
         return entry.predictor
 
@@ -553,20 +549,20 @@ class ModelCache:
 # --- building in the background -------------------------------------------------------------
 
 #: The builder starts a build once no page update has run for this long...
-BUILD_SETTLE_S = 0.25
+BUILD_SETTLE_S = SETTINGS.build_settle_s
 #: ...or once a request has waited this long (under constant load it then builds anyway, still
 #: pausing between layers while pages are computed, at most `BUILD_MAX_PAUSE_S` per layer).
-BUILD_MAX_WAIT_S = 20.0
-BUILD_MAX_PAUSE_S = 0.5
+BUILD_MAX_WAIT_S = SETTINGS.build_max_wait_s
+BUILD_MAX_PAUSE_S = SETTINGS.build_max_pause_s
 #: A request nobody repeated for this long is dropped (its page is gone or shows another network).
-BUILD_REQUEST_TTL_S = 180.0
+BUILD_REQUEST_TTL_S = SETTINGS.build_request_ttl_s
 #: At most this many configurations wait; the oldest requests go first.
-BUILD_MAX_PENDING = 64
+BUILD_MAX_PENDING = SETTINGS.build_max_pending
 #: Networks with more weights than this are not built in the background but when a view needs
 #: their model (Predictions, Inside): a build needs about twice its weights at its peak, and
 #: memory once used stays with the process, so a class trying wide networks would otherwise
 #: leave the server hundreds of MB larger (bench/classroom.py). The paper's 1x g = 3 has 7.5 MB.
-BACKGROUND_MAX_WEIGHT_BYTES = 100_000_000
+BACKGROUND_MAX_WEIGHT_BYTES = SETTINGS.background_max_weight_bytes
 
 
 class Cancelled(Exception):
@@ -576,7 +572,7 @@ class Cancelled(Exception):
 #: Background workers still running when the process ends are stopped at their next step, so
 #: that no thread is inside TensorFlow while the interpreter shuts down (that aborts the process).
 _WORKERS: weakref.WeakSet = weakref.WeakSet()
-SHUTDOWN_WAIT_S = 30.0
+SHUTDOWN_WAIT_S = SETTINGS.shutdown_wait_s
 
 
 @atexit.register
@@ -684,7 +680,7 @@ class BackgroundBuilder:
         weights = _memory(config)[0]
         if weights > self.max_weight_bytes:
             return BuildStatus("on demand", message=(
-                f"Its weights take {_bytes_text(weights)}, more than the {_bytes_text(self.max_weight_bytes)} this "
+                f"Its weights take {format_bytes(weights)}, more than the {format_bytes(self.max_weight_bytes)} this "
                 "server builds in the background; a view that runs the model (Predictions, Inside) builds it."))
         failed = self._failed.get(config)
         if failed is not None:
@@ -919,7 +915,7 @@ class SerialJobs:
 # --- the latency sweep ----------------------------------------------------------------------
 
 #: Measured sweeps kept (shared by sessions, the oldest dropped first).
-LATENCY_MAX_ENTRIES = 16
+LATENCY_MAX_ENTRIES = SETTINGS.latency_max_entries
 #: The sweep over g does not depend on the current g: keys hold the configuration at this g.
 SWEEP_KEY_GROUPS = 3
 
@@ -946,7 +942,7 @@ def latency_work(key: tuple) -> Callable[[Progress], Any]:
 
         import_tensorflow()
         config, groups, runtimes, threads, repeats, include_mobilenet = key
-        BUILDS["latency_sweep"] += 1
+        WORK_DONE["latency_sweep"] += 1
         return benchmark.latency_sweep(config, groups=groups, runtimes=runtimes, threads=threads, repeats=repeats,
                                        include_mobilenet=include_mobilenet, progress=progress)
     return work

@@ -18,8 +18,9 @@ import numpy as np
 from . import data, inference
 from .checkpoints import Checkpoint, CheckpointError, check_config, parse_manifest
 from .config import ShuffleNetConfig
+from .paths import assets_dir
 
-GALLERY_DIR = Path(__file__).resolve().parent.parent / "assets" / "fashion_mnist"
+GALLERY_DIR = assets_dir() / "fashion_mnist"
 
 RANDOM, SHIPPED, IMPORTED, SESSION, UPLOADED = "random", "shipped", "imported", "session", "uploaded"
 

@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from shufflenet.settings import quiet_tensorflow_env
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,7 +38,7 @@ def start_server(log_path: Path, port: int | None = None, args: tuple[str, ...] 
     """`streamlit run explorer/app.py` in the background (quiet TensorFlow, offline settings);
     `args` are more `streamlit run` options, e.g. ("--theme.base", "dark")."""
     port = port or free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    env = {**os.environ, **quiet_tensorflow_env()}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 (the child keeps it; closed when the process is stopped)
     proc = subprocess.Popen(

@@ -11,10 +11,11 @@ import pytest
 from apptest_support import charts, make_app, metric, no_exception, table_with, texts
 from PIL import Image
 
-from explorer import sidebar
+from explorer import state as ui_state
+from explorer import url
 from shufflenet import ShuffleNetConfig
 
-VIEWS = list(sidebar.VIEWS)
+VIEWS = list(ui_state.VIEWS)
 TABLE1_MACS = {1: "142,502,976", 2: "140,036,512", 3: "136,500,672", 4: "133,251,776", 8: "136,829,952"}
 MACS_LABEL = "MACs without FC (Table 1)"
 
@@ -22,19 +23,19 @@ MACS_LABEL = "MACs without FC (Table 1)"
 # --- the URL, without a UI -----------------------------------------------------------------
 
 def test_parse_query_params_defaults_are_the_paper():
-    state, warns = sidebar.parse_query_params({})
+    state, warns = url.parse_query_params({})
     assert warns == []
-    assert sidebar.config_from_state(state) == ShuffleNetConfig()
+    assert ui_state.config_from_state(state) == ShuffleNetConfig()
     assert state["view"] == "Overview"
 
 
 def test_parse_query_params_reads_every_field():
-    state, warns = sidebar.parse_query_params({
+    state, warns = url.parse_query_params({
         "groups": "8", "blocks": "2,4,3", "reduction": "0.5", "scale": "1.5", "task": "fashion-mnist",
         "size": "64", "classes": "12", "view": "shuffle",
     })
     assert warns == []
-    config = sidebar.config_from_state(state)
+    config = ui_state.config_from_state(state)
     assert config == ShuffleNetConfig(groups=8, blocks=(2, 4, 3), reduction=0.5, scale=1.5, input_size=64,
                                       channels=1, num_classes=12)
     assert state["view"] == "Channel shuffle"
@@ -46,12 +47,12 @@ def test_parse_query_params_reads_every_field():
     ("size", "100"), ("classes", "1"), ("view", "nowhere"), ("shuffle", "2"), ("shuffle", "yes"),
 ])
 def test_parse_query_params_bad_value_falls_back_for_that_field_only(field, value):
-    state, warns = sidebar.parse_query_params({field: value, "scale": "0.5"} if field != "scale"
+    state, warns = url.parse_query_params({field: value, "scale": "0.5"} if field != "scale"
                                               else {field: value, "groups": "8"})
     assert len(warns) == 1
     assert f"`{field}={value}`" in warns[0] and "default" in warns[0]
-    default, _ = sidebar.parse_query_params({})
-    bad_keys = {"blocks": sidebar.BLOCK_KEYS, "size": ("input_size",), "classes": ("num_classes",)}
+    default, _ = url.parse_query_params({})
+    bad_keys = {"blocks": ui_state.BLOCK_KEYS, "size": ("input_size",), "classes": ("num_classes",)}
     for key in bad_keys.get(field, (field,)):
         assert state[key] == default[key]
     if field == "scale":
@@ -63,26 +64,26 @@ def test_parse_query_params_bad_value_falls_back_for_that_field_only(field, valu
 def test_query_params_round_trip():
     config = ShuffleNetConfig(groups=4, blocks=(3, 6, 3), reduction=0.3, scale=0.75, input_size=96, channels=3,
                               num_classes=100)
-    task = sidebar.TASK_BY_KEY["imagenet"]
-    params = sidebar.query_params_for(config, task, "Compare")
+    task = ui_state.TASK_BY_KEY["imagenet"]
+    params = url.query_params_for(config, task, "Compare")
     assert params == {"view": "compare", "groups": "4", "blocks": "3,6,3", "reduction": "0.3", "scale": "0.75",
                       "task": "imagenet", "size": "96", "classes": "100"}
-    state, warns = sidebar.parse_query_params(params)
-    assert warns == [] and sidebar.config_from_state(state) == config
+    state, warns = url.parse_query_params(params)
+    assert warns == [] and ui_state.config_from_state(state) == config
 
 
 def test_fashion_mnist_presets_the_checkpoints_configuration():
-    state, warns = sidebar.parse_query_params({"task": "fashion-mnist"})
+    state, warns = url.parse_query_params({"task": "fashion-mnist"})
     assert warns == []
-    assert sidebar.config_from_state(state) == ShuffleNetConfig(scale=0.5, input_size=32, channels=1, num_classes=10)
-    assert sidebar.TASK_BY_KEY["fashion-mnist"].display == " (0.5x, 32x32x1, 10 classes)"
-    state, _ = sidebar.parse_query_params({"task": "fashion-mnist", "scale": "1.5"})
+    assert ui_state.config_from_state(state) == ShuffleNetConfig(scale=0.5, input_size=32, channels=1, num_classes=10)
+    assert ui_state.TASK_BY_KEY["fashion-mnist"].display == " (0.5x, 32x32x1, 10 classes)"
+    state, _ = url.parse_query_params({"task": "fashion-mnist", "scale": "1.5"})
     assert state["scale"] == 1.5  # the link's own value wins over the preset
-    state, (warning,) = sidebar.parse_query_params({"task": "fashion-mnist", "scale": "9"})
+    state, (warning,) = url.parse_query_params({"task": "fashion-mnist", "scale": "9"})
     assert state["scale"] == 0.5 and "Using the default scale 0.5 instead" in warning
     # Links keep naming the scale, so they mean the same network whatever the preset.
-    fashion = sidebar.TASK_BY_KEY["fashion-mnist"]
-    params = sidebar.query_params_for(sidebar.config_from_state(state), fashion, "Overview")
+    fashion = ui_state.TASK_BY_KEY["fashion-mnist"]
+    params = url.query_params_for(ui_state.config_from_state(state), fashion, "Overview")
     assert params["scale"] == "0.5" and "size" not in params and "classes" not in params
 
 
@@ -90,25 +91,25 @@ def test_fashion_mnist_presets_the_checkpoints_configuration():
     ("0", False), ("1", True), ("false", False), ("TRUE", True), ("off", False), ("On", True),
 ])
 def test_shuffle_in_the_url(value, shuffle):
-    state, warns = sidebar.parse_query_params({"shuffle": value, "groups": "8"})
+    state, warns = url.parse_query_params({"shuffle": value, "groups": "8"})
     assert warns == []
-    config = sidebar.config_from_state(state)
+    config = ui_state.config_from_state(state)
     assert config == ShuffleNetConfig(groups=8, shuffle=shuffle)
-    params = sidebar.query_params_for(config, sidebar.TASKS[0], "Overview")
+    params = url.query_params_for(config, ui_state.TASKS[0], "Overview")
     assert params.get("shuffle") == (None if shuffle else "0")  # left out when on, as the paper's network
 
 
 def test_bad_shuffle_in_the_url_warns_and_keeps_it_on():
-    state, (warning,) = sidebar.parse_query_params({"shuffle": "maybe", "scale": "0.5"})
+    state, (warning,) = url.parse_query_params({"shuffle": "maybe", "scale": "0.5"})
     assert state["shuffle"] is True and state["scale"] == 0.5
     assert warning == ("URL parameter `shuffle=maybe` is not valid: it must be 1 or 0 (also true/false, on/off). "
                        "Using the default channel shuffle, on instead.")
 
 
 def test_slider_float_noise_is_one_configuration():
-    state, _ = sidebar.parse_query_params({})
+    state, _ = url.parse_query_params({})
     state["reduction"] = 0.30000000000000004
-    assert sidebar.config_from_state(state) == ShuffleNetConfig(reduction=0.3)
+    assert ui_state.config_from_state(state) == ShuffleNetConfig(reduction=0.3)
 
 
 # --- the app -------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def test_default_run_shows_the_paper_network():
     no_exception(at)
     assert at.radio(key="view").value == "Overview"
     assert at.selectbox(key="groups").value == 3
-    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert [at.slider(key=k).value for k in ui_state.BLOCK_KEYS] == [4, 8, 4]
     assert at.slider(key="reduction").value == 0.25 and at.slider(key="scale").value == 1.0
     assert at.selectbox(key="task").value == "ImageNet (224x224x3, 1000 classes)"
     assert metric(at, MACS_LABEL) == TABLE1_MACS[3]
@@ -144,7 +145,7 @@ def test_changing_groups_shows_table1_macs(groups):
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_view_renders(view):
     # Fashion-MNIST keeps the Predictions model small (32x32); the ImageNet run is tested below.
-    at = make_app(view=sidebar.VIEWS[view], task="fashion-mnist" if view == "Predictions" else "imagenet")
+    at = make_app(view=ui_state.VIEWS[view], task="fashion-mnist" if view == "Predictions" else "imagenet")
     no_exception(at)
     assert at.radio(key="view").value == view
     assert at.title[0].value.endswith(view)
@@ -155,7 +156,7 @@ def test_url_parameters_are_honoured():
     no_exception(at)
     assert texts(at, "warning") == []
     assert at.selectbox(key="groups").value == 8
-    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [2, 4, 2]
+    assert [at.slider(key=k).value for k in ui_state.BLOCK_KEYS] == [2, 4, 2]
     assert at.slider(key="reduction").value == 0.5 and at.slider(key="scale").value == 0.5
     assert at.selectbox(key="task").value == "Fashion-MNIST"
     assert at.number_input(key="input_size").value == 32 and at.number_input(key="num_classes").value == 10
@@ -173,7 +174,7 @@ def test_bad_url_values_warn_and_fall_back_per_field():
     assert "`groups=5`" in text and "`blocks=4,x,4`" in text and "`scale=9`" in text
     assert "reduction" not in text
     assert at.selectbox(key="groups").value == 3
-    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert [at.slider(key=k).value for k in ui_state.BLOCK_KEYS] == [4, 8, 4]
     assert at.slider(key="scale").value == 1.0
     assert at.slider(key="reduction").value == 0.5  # the valid field is kept
     # The URL now holds the values in use, and the warnings go once the user changes something.
@@ -203,15 +204,15 @@ def test_controls_are_made_from_the_declaration():
     widgets = {"groups": at.selectbox(key="groups"), "reduction": at.slider(key="reduction"),
                "scale": at.slider(key="scale"), "input_size": at.number_input(key="input_size"),
                "num_classes": at.number_input(key="num_classes"), "shuffle": at.toggle(key="shuffle"),
-               **{key: at.slider(key=key) for key in sidebar.BLOCK_KEYS}}
-    assert [widgets[k].label for k in ("groups", *sidebar.BLOCK_KEYS, "reduction", "scale", "input_size",
+               **{key: at.slider(key=key) for key in ui_state.BLOCK_KEYS}}
+    assert [widgets[k].label for k in ("groups", *ui_state.BLOCK_KEYS, "reduction", "scale", "input_size",
                                        "num_classes", "shuffle")] == [
         "Groups g", "Units in stage 2", "Units in stage 3", "Units in stage 4", "Bottleneck reduction",
         "Width scale s", "Input size (pixels, square)", "Classes", "Channel shuffle"]
     assert widgets["groups"].options == [str(g) for g in FIELDS["groups"].choices]
     for key, widget in widgets.items():
         assert widget.help == FIELDS[key.split("_stage")[0]].help, key
-    for key in ("reduction", "scale", *sidebar.BLOCK_KEYS):
+    for key in ("reduction", "scale", *ui_state.BLOCK_KEYS):
         spec = FIELDS[key.split("_stage")[0]]
         assert (widgets[key].min, widgets[key].max, widgets[key].step) == (spec.low, spec.high, spec.step), key
     assert (widgets["input_size"].min, widgets["input_size"].max, widgets["input_size"].step) == (32, 512, 32)
@@ -236,7 +237,7 @@ def test_reset_button_restores_the_paper_network():
     at.button(key="reset").click().run()
     no_exception(at)
     assert at.selectbox(key="groups").value == 3
-    assert [at.slider(key=k).value for k in sidebar.BLOCK_KEYS] == [4, 8, 4]
+    assert [at.slider(key=k).value for k in ui_state.BLOCK_KEYS] == [4, 8, 4]
     assert at.slider(key="scale").value == 1.0
     assert at.radio(key="view").value == "Complexity"  # the view stays
 
@@ -314,11 +315,11 @@ def test_each_configuration_s_model_is_built_once_in_the_background():
     at = make_app(view="overview", task="fashion-mnist")
     at.slider(key="reduction").set_value(0.5).run()
     assert cache.BUILDER.wait_idle(120)
-    builds = cache.BUILDS["model"]
+    builds = cache.WORK_DONE["model"]
     for view in ("Architecture", "Complexity", "Channel shuffle", "Compare", "Predictions", "Overview"):
         at.radio(key="view").set_value(view).run()
         no_exception(at)
     at.radio(key="view").set_value("Predictions").run()
     at.selectbox(key="pred_fashion").set_value(at.selectbox(key="pred_fashion").options[3]).run()
     assert cache.BUILDER.wait_idle(120)
-    assert cache.BUILDS["model"] == builds  # same configuration: the model built in the background is reused
+    assert cache.WORK_DONE["model"] == builds  # same configuration: the model built in the background is reused

@@ -211,10 +211,10 @@ def test_latency_measurement_colours_the_diagrams(no_dot):
     config = ShuffleNetConfig(groups=2, blocks=(1, 2, 1), scale=0.5, input_size=32, channels=1, num_classes=10)
     at = make_app(view="architecture", task="fashion-mnist", groups="2", blocks="1,2,1")
     at.selectbox(key="arch_metric").set_value("latency_ms").run()
-    builds = cache.BUILDS["layer_latency"]
+    builds = cache.WORK_DONE["layer_latency"]
     at.button(key="arch_measure_latency").click().run()
     no_exception(at)
-    assert cache.BUILDS["layer_latency"] == builds + 1
+    assert cache.WORK_DONE["layer_latency"] == builds + 1
     times = dict(cache.layer_latency(config))
     assert set(times) == set(cost_table(config)["name"]) and all(t > 0 for t in times.values())
     assert not at.info and any("timed alone" in c.value for c in at.caption)
@@ -381,14 +381,15 @@ def test_receptive_fields_in_presenter_mode(no_dot):
 
 def test_the_lesson_quotes_the_receptive_fields_the_view_shows():
     from explorer import lesson
+    from explorer import lesson_file as lesson_text
     from shufflenet import analysis
 
-    (step,) = [s for s in lesson.load_lesson(lesson.LESSON_FILE).steps if s.view == "Architecture"]
+    (step,) = [s for s in lesson.current().steps if s.view == "Architecture"]
     stages = analysis.receptive_field_table(step.config).set_index("stage")["receptive_field"]
-    text = lesson.step_text(step, None)
+    text = lesson_text.step_text(step, None)
     assert f"{stages['stage3']:,} pixels wide after stage 3 and {stages['stage4']:,} after stage 4" in text
     assert f"picture {step.config.input_size} pixels wide" in text
     assert "from stage 4, unit 3 on every position sees all of it" in text
     # For another network the same placeholders give that network's figures.
     small = ShuffleNetConfig(input_size=96, blocks=(1, 2, 1))
-    assert lesson.fill("{stage4_rf} / {rf_whole_input}", small) == "95 / the global pool"
+    assert lesson_text.fill("{stage4_rf} / {rf_whole_input}", small) == "95 / the global pool"

@@ -214,11 +214,9 @@ def test_legends_sit_below_the_plot_and_titles_above_it():
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.usefixtures("requires_chromium")
 def test_at_150_percent_zoom_the_totals_show_every_column_and_the_svg_downloads(tmp_path):
-    support = pytest.importorskip("browser_support", reason="tests/browser_support.py needs playwright")
-    if not support.CHROMIUM.exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium")
-    pytest.importorskip("playwright.sync_api")
+    import browser_support as support
     proc, url = support.start_server(tmp_path / "server.log")
     try:
         support.wait_healthy(proc, url, 180)

@@ -16,7 +16,8 @@ from apptest_support import fake_import, no_exception, texts
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import cache, sidebar
+from explorer import cache, url
+from explorer import state as ui_state
 from shufflenet import activations, imagenet
 from shufflenet.checkpoints import find_shipped_checkpoint
 from shufflenet.plan import shuffle_permutation
@@ -57,13 +58,13 @@ def tile_channels(spec: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def config_of(at: AppTest):
-    return sidebar.config_from_state(at.session_state)
+    return ui_state.config_from_state(at.session_state)
 
 
 def _fashion_config(groups: int, scale: float = 0.5):
     """The configuration `?task=fashion-mnist&groups=G&scale=S` gives."""
-    state, _ = sidebar.parse_query_params({"task": "fashion-mnist", "groups": str(groups), "scale": str(scale)})
-    return sidebar.config_from_state(state)
+    state, _ = url.parse_query_params({"task": "fashion-mnist", "groups": str(groups), "scale": str(scale)})
+    return ui_state.config_from_state(state)
 
 
 @pytest.mark.parametrize("groups", [1, 3, 8])
@@ -181,18 +182,18 @@ def test_a_damaged_shipped_checkpoint_falls_back_to_random_weights(tmp_path, mon
 
 
 def test_a_warm_rerun_reuses_the_tap_model_and_the_maps():
-    before = dict(cache.BUILDS)
+    before = dict(cache.WORK_DONE)
     at = make_app(**FASHION, groups="4", blocks="2,2,2")  # a network no other test here shows
-    assert cache.BUILDS["taps"] == before.get("taps", 0) + 1
-    assert cache.BUILDS["activations"] == before.get("activations", 0) + 1
-    builds = dict(cache.BUILDS)
+    assert cache.WORK_DONE["taps"] == before.get("taps", 0) + 1
+    assert cache.WORK_DONE["activations"] == before.get("activations", 0) + 1
+    builds = dict(cache.WORK_DONE)
     at.run()
     no_exception(at)
-    assert cache.BUILDS["taps"] == builds.get("taps", 0)
-    assert cache.BUILDS["activations"] == builds.get("activations", 0)
+    assert cache.WORK_DONE["taps"] == builds.get("taps", 0)
+    assert cache.WORK_DONE["activations"] == builds.get("activations", 0)
     at.selectbox(key="inside_stage").set_value(3).run()  # another unit: the same maps, already computed
     no_exception(at)
-    assert cache.BUILDS["activations"] == builds.get("activations", 0)
+    assert cache.WORK_DONE["activations"] == builds.get("activations", 0)
 
 
 def test_imagenet_without_imported_weights_offers_fashion_mnist(tmp_path, monkeypatch):
@@ -203,7 +204,7 @@ def test_imagenet_without_imported_weights_offers_fashion_mnist(tmp_path, monkey
     assert at.selectbox(key="inside_sample").value in imagenet_samples()
     at.button(key="inside_to_fashion").click().run()
     no_exception(at)
-    assert at.session_state["task"] == sidebar.TASK_BY_KEY["fashion-mnist"].label
+    assert at.session_state["task"] == ui_state.TASK_BY_KEY["fashion-mnist"].label
     assert at.selectbox(key="inside_fashion").value
 
 

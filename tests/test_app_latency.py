@@ -37,7 +37,7 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     assert not list(at.get("plotly_chart"))
     assert [b.label for b in at.get("download_button")] == ["Download .keras", "Download .tflite", "Download .onnx"]
 
-    sweeps = cache.BUILDS["latency_sweep"]
+    sweeps = cache.WORK_DONE["latency_sweep"]
     at.button(key="lat_measure").click().run()
     no_exception(at)
     # The measurement runs on the server, after the page: the page shows its progress meanwhile.
@@ -45,7 +45,7 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     assert job is not None and job.wait(300) and job.error is None, job and job.error
     at.run()
     no_exception(at)
-    assert cache.BUILDS["latency_sweep"] == sweeps + 1
+    assert cache.WORK_DONE["latency_sweep"] == sweeps + 1
     by_macs, by_traffic = (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
     for spec in (by_macs, by_traffic):
         assert [t["name"] for t in spec["data"]] == ["TensorFlow", "TensorFlow · MobileNet 0.5 (Keras)"]
@@ -77,7 +77,7 @@ def test_latency_view_measures_on_click_and_keeps_the_result(small_sweep):
     # Another g: the same sweep, not measured again; the chart marks the new g.
     at.selectbox(key="groups").set_value(1).run()
     no_exception(at)
-    assert cache.BUILDS["latency_sweep"] == sweeps + 1
+    assert cache.WORK_DONE["latency_sweep"] == sweeps + 1
     assert len(list(at.get("plotly_chart"))) == 2
     assert at.button(key="lat_measure").label == "Measure again"
     at.selectbox(key="lat_b_0.5").set_value("MobileNet 0.5 (Keras)").run()

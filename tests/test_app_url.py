@@ -1,5 +1,5 @@
 """What the user sees is what the link shares: every choice on a page, the sidebar's and the views'
-(`sidebar.VIEW_KEYS`), goes into the URL and comes back from it. The pure URL functions first,
+(`url.VIEW_KEYS`), goes into the URL and comes back from it. The pure URL functions first,
 then the app through `AppTest`: set every widget, read the URL, open a fresh app with that URL
 and compare."""
 
@@ -12,7 +12,8 @@ import pytest
 from apptest_support import no_exception
 from streamlit.testing.v1 import AppTest
 
-from explorer import sidebar
+from explorer import lesson_file, url
+from explorer import state as ui_state
 from shufflenet import ShuffleNetConfig
 
 make_app = functools.partial(apptest_support.make_app, timeout_s=120)
@@ -73,22 +74,22 @@ BAD = {
 
 
 def test_every_view_key_has_a_sample_and_a_bad_value():
-    assert set(SAMPLES) == set(BAD) == set(sidebar.VIEW_KEYS)
-    assert set(sidebar.URL_FIELDS) == {*sidebar.SIDEBAR_URL_FIELDS, *sidebar.VIEW_KEYS}
+    assert set(SAMPLES) == set(BAD) == set(url.VIEW_KEYS)
+    assert set(url.URL_FIELDS) == {*url.SIDEBAR_URL_FIELDS, *url.VIEW_KEYS}
 
 
 @pytest.mark.parametrize("key", list(SAMPLES))
 def test_a_view_key_goes_into_the_state_and_back_into_the_url(key):
     view, text, extra = SAMPLES[key]
-    state, warns = sidebar.parse_query_params({"view": view, key: text, **extra})
+    state, warns = url.parse_query_params({"view": view, key: text, **extra})
     assert warns == []
-    config = sidebar.config_from_state(state)
-    params = sidebar.query_params_for(config, sidebar.task_for(state), state["view"], state)
+    config = ui_state.config_from_state(state)
+    params = url.query_params_for(config, ui_state.task_for(state), state["view"], state)
     assert params[key] == text
     # Only on its own view: another view's link leaves it out (a key of every view stays in).
     other = "Overview" if view != "overview" else "Compare"
-    on_every_view = sidebar.VIEW_KEYS[key].view is None
-    assert (key in sidebar.query_params_for(config, sidebar.task_for(state), other, state)) is on_every_view
+    on_every_view = url.VIEW_KEYS[key].view is None
+    assert (key in url.query_params_for(config, ui_state.task_for(state), other, state)) is on_every_view
 
 
 @pytest.mark.parametrize("key", list(BAD))
@@ -96,43 +97,43 @@ def test_a_bad_view_key_warns_and_falls_back_on_its_own(key):
     view, _, extra = SAMPLES[key]
     bad, allowed = BAD[key]
     kept = "flops" if key != "flops" else "fc"
-    state, warns = sidebar.parse_query_params({"view": view, key: bad, kept: SAMPLES[kept][1], **extra})
+    state, warns = url.parse_query_params({"view": view, key: bad, kept: SAMPLES[kept][1], **extra})
     (warning,) = warns
     assert f"`{key}={bad}` is not valid" in warning and allowed in warning and "Using the default" in warning
     assert warning.count("`") % 2 == 0
-    entry = sidebar.VIEW_KEYS[key]
-    config = sidebar.config_from_state(state)
+    entry = url.VIEW_KEYS[key]
+    config = ui_state.config_from_state(state)
     assert entry.state(config, state) not in state  # the view shows its default
-    kept_entry = sidebar.VIEW_KEYS[kept]
+    kept_entry = url.VIEW_KEYS[kept]
     assert state[kept_entry.state(config, state)] == kept_entry.parse(SAMPLES[kept][1], config, state)
 
 
 def test_defaults_are_left_out_of_links():
-    state, _ = sidebar.parse_query_params({"view": "complexity", "flops": "0", "fc": "1", "stages": ""})
-    config = sidebar.config_from_state(state)
-    params = sidebar.query_params_for(config, sidebar.task_for(state), "Complexity", state)
+    state, _ = url.parse_query_params({"view": "complexity", "flops": "0", "fc": "1", "stages": ""})
+    config = ui_state.config_from_state(state)
+    params = url.query_params_for(config, ui_state.task_for(state), "Complexity", state)
     assert set(params) == {"view", "task", "groups", "blocks", "reduction", "scale"}
 
 
 def test_the_layer_width_must_fit_g():
-    state, warns = sidebar.parse_query_params({"view": "shuffle", "groups": "8", "width": "24"})
+    state, warns = url.parse_query_params({"view": "shuffle", "groups": "8", "width": "24"})
     assert warns == [] and state["shuffle_width_g8"] == 24
-    state, (warning,) = sidebar.parse_query_params({"view": "shuffle", "groups": "8", "width": "12"})
+    state, (warning,) = url.parse_query_params({"view": "shuffle", "groups": "8", "width": "12"})
     assert "multiple of g = 8" in warning and "Using the default layer width for g = 8, 64 instead" in warning
     # A width kept from another g is not written for this g: the view shows its default.
-    state = {**sidebar.parse_query_params({"groups": "4"})[0], "shuffle_width_g4": 12}
-    assert "width" in sidebar.view_params(ShuffleNetConfig(groups=4), "Channel shuffle", state)
+    state = {**url.parse_query_params({"groups": "4"})[0], "shuffle_width_g4": 12}
+    assert "width" in url.view_params(ShuffleNetConfig(groups=4), "Channel shuffle", state)
     state["shuffle_width_g4"] = 10
-    assert "width" not in sidebar.view_params(ShuffleNetConfig(groups=4), "Channel shuffle", state)
+    assert "width" not in url.view_params(ShuffleNetConfig(groups=4), "Channel shuffle", state)
 
 
 def test_b_keys_name_only_what_b_changes():
-    state, warns = sidebar.parse_query_params({"view": "compare", "b_groups": "8", "b_scale": "0.5"})
+    state, warns = url.parse_query_params({"view": "compare", "b_groups": "8", "b_scale": "0.5"})
     assert warns == []
     assert {k: v for k, v in state.items() if k.startswith("cmp_b_")} == {"cmp_b_groups": 8, "cmp_b_scale": 0.5}
-    params = sidebar.query_params_for(sidebar.config_from_state(state), sidebar.task_for(state), "Compare", state)
+    params = url.query_params_for(ui_state.config_from_state(state), ui_state.task_for(state), "Compare", state)
     assert {k for k in params if k.startswith("b_")} == {"b_groups", "b_scale"}
-    _, (warning,) = sidebar.parse_query_params({"view": "compare", "groups": "4", "b_groups": "5"})
+    _, (warning,) = url.parse_query_params({"view": "compare", "groups": "4", "b_groups": "5"})
     assert "Using the default for B, the sidebar's g = 4 instead" in warning
 
 
@@ -162,13 +163,13 @@ VIEWS = {
 }
 #: Widgets of the keys every view writes (`ViewKey.view` None), set before each view's own; the
 #: lesson's step is plain session state, set by the lesson's buttons.
-EVERY_VIEW: list = [("toggle", "present", True), ("session_state", sidebar.LESSON_STEP_KEY, 2)]
-URL_OF_VIEW = {view: {k for k, e in sidebar.VIEW_KEYS.items() if e.view in (None, view)} for view in VIEWS}
+EVERY_VIEW: list = [("toggle", "present", True), ("session_state", lesson_file.STEP_KEY, 2)]
+URL_OF_VIEW = {view: {k for k, e in url.VIEW_KEYS.items() if e.view in (None, view)} for view in VIEWS}
 
 
 def test_every_view_key_is_set_by_a_widget_below():
-    assert set().union(*URL_OF_VIEW.values()) == set(sidebar.VIEW_KEYS)
-    assert all(e.view is None or e.view in VIEWS for e in sidebar.VIEW_KEYS.values())
+    assert set().union(*URL_OF_VIEW.values()) == set(url.VIEW_KEYS)
+    assert all(e.view is None or e.view in VIEWS for e in url.VIEW_KEYS.values())
 
 
 def _set(at: AppTest, widgets) -> None:

@@ -25,18 +25,19 @@ import apptest_support
 import numpy as np
 import pytest
 from apptest_support import no_exception
+from conftest import TINY
 from PIL import Image, ImageFile
 from streamlit.testing.v1 import AppTest
 
 from explorer import format as fmt
-from explorer import sidebar
+from explorer import state as ui_state
+from explorer import url
 from shufflenet import ShuffleNetConfig, checkpoints, cli, complexity, data
 from shufflenet.inference import MAX_PIXELS, UPLOAD_TYPES, ImageDecodeError, decode_image
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = "PNG, JPEG, WebP, BMP or GIF"
 #: A small network for the Predictions view (random weights; builds in a second or two).
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 TINY_URL = {"view": "predictions", "task": "fashion-mnist", "groups": "2", "scale": "0.25", "blocks": "1,1,1"}
 UPLOAD_LIMIT_MB = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
 make_app = functools.partial(apptest_support.make_app, timeout_s=180)
@@ -421,8 +422,8 @@ FIELDS = ["view", "groups", "blocks", "reduction", "scale", "task", "size", "cla
 @pytest.mark.parametrize("field", FIELDS)
 def test_every_junk_value_of_every_field_warns_or_means_a_valid_value(field):
     for value in JUNK:
-        state, warns = sidebar.parse_query_params({field: value})
-        sidebar.config_from_state(state)  # always a valid configuration, whatever the URL held
+        state, warns = url.parse_query_params({field: value})
+        ui_state.config_from_state(state)  # always a valid configuration, whatever the URL held
         assert len(warns) <= 1, (value, warns)
         for warning in warns:
             assert f"`{field}=" in warning and "is not valid" in warning and "Using the default" in warning
@@ -452,16 +453,16 @@ def test_every_junk_value_of_every_field_warns_or_means_a_valid_value(field):
     ({"view": "../../etc"}, "view", "overview, architecture"),
 ])
 def test_bad_url_value_message_says_what_is_allowed(query, field, allowed):
-    _, warns = sidebar.parse_query_params(query)
+    _, warns = url.parse_query_params(query)
     (warning,) = warns
     assert f"`{field}={query[field]}`" in warning and allowed in warning and "Using the default" in warning
 
 
 def test_repeated_keys_use_the_last_value_and_unknown_keys_are_listed_safely():
-    state, warns = sidebar.parse_query_params({"groups": ["3", "8"], "scale": ["9", "0.5"]})
+    state, warns = url.parse_query_params({"groups": ["3", "8"], "scale": ["9", "0.5"]})
     assert state["groups"] == 8 and state["scale"] == 0.5 and warns == []
     keys = {f"k{i}": "1" for i in range(50)} | {"`](http://evil.example)": "1", "\u202e": "1"}
-    (warning,) = sidebar.parse_query_params(keys)[1]
+    (warning,) = url.parse_query_params(keys)[1]
     assert "and 47 more" in warning
     assert warning.count("`") == 10  # five quoted keys, none able to end its quote early
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, VIEWPORT, ServerError, chromium, settle, start_server, stop_server, wait_healthy
+from browser_support import VIEWPORT, ServerError, chromium, settle, start_server, stop_server, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -22,8 +22,7 @@ STEP_TIMEOUT_MS = 60_000
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium is not installed at /usr/bin/chromium "
-                       "(apt-get install chromium); `playwright install` is not used"),
+    pytest.mark.usefixtures("requires_chromium"),
 ]
 pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 

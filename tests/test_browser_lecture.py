@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, ROOT, chromium, settle, start_server, stop_server, wait_healthy
+from browser_support import ROOT, chromium, settle, start_server, stop_server, wait_healthy
 
-from explorer import lesson, sidebar
+from explorer import lesson
+from explorer import state as ui_state
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 STEP_TIMEOUT_MS = 90_000
@@ -24,8 +25,7 @@ PROJECTOR = {"viewport": {"width": 853, "height": 480}, "device_scale_factor": 1
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian Chromium is not installed at /usr/bin/chromium "
-                       "(apt-get install chromium); `playwright install` is not used"),
+    pytest.mark.usefixtures("requires_chromium"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
 PlaywrightTimeout = sync_api.TimeoutError
@@ -104,11 +104,11 @@ def test_the_whole_lesson_runs_from_its_first_link(browser, server):
     page.close()
 
 
-@pytest.mark.parametrize("view", list(sidebar.VIEWS))
+@pytest.mark.parametrize("view", list(ui_state.VIEWS))
 def test_presenter_mode_keeps_every_view_legible_on_a_projector(browser, server, view):
     page = browser.new_page(**PROJECTOR)
     page.set_default_timeout(STEP_TIMEOUT_MS)
-    _open(page, f"{server}/?view={sidebar.VIEWS[view]}&present=1")
+    _open(page, f"{server}/?view={ui_state.VIEWS[view]}&present=1")
     page.wait_for_selector(f"h1:has-text('{view}')")
     _no_exception(page, view)
     assert page.locator("[data-testid=stSidebar]").get_attribute("data-collapsed") == "true"  # controls collapsed
@@ -122,7 +122,7 @@ def test_presenter_mode_keeps_every_view_legible_on_a_projector(browser, server,
     wider = page.evaluate("() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]"
                           ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).length")
     assert wider == 0  # no chart runs off the page
-    _full_screenshot(page, f"present_{sidebar.VIEWS[view]}")
+    _full_screenshot(page, f"present_{ui_state.VIEWS[view]}")
     page.close()
 
 
@@ -131,7 +131,7 @@ def test_every_view_stays_readable_under_the_dark_theme(browser):
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(STEP_TIMEOUT_MS)
-        for view, slug in sidebar.VIEWS.items():
+        for view, slug in ui_state.VIEWS.items():
             _open(page, f"{url}/?view={slug}")
             page.wait_for_selector(f"h1:has-text('{view}')")
             _no_exception(page, view)

@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY
 
 from shufflenet import ShuffleNetConfig, build_model, checkpoints, data
-
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 def manifest_for(config: ShuffleNetConfig) -> dict:

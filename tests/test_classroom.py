@@ -22,7 +22,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
 from streamlit.proto.Slider_pb2 import Slider
 
-from explorer.sidebar import TASKS, config_from_state
+from explorer.state import TASKS, config_from_state
 from shufflenet import ShuffleNetConfig, complexity
 
 SIDEBAR, MAIN = 1, 0

@@ -13,7 +13,6 @@ import pytest
 
 from shufflenet import ShuffleNetConfig, build_model, checkpoints, data, training
 
-HAVE_DATA = (data.DEBIAN_DIR / data.FASHION_MNIST_FILES["test_labels"]).is_file()
 A = ShuffleNetConfig(groups=1, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 B = A.replace(groups=2)
 
@@ -109,8 +108,7 @@ def test_concurrent_weights_loads_accept_the_good_file_and_refuse_the_bad_one(tm
 # --- trainings ------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not available offline (apt-get install "
-                                          "dataset-fashion-mnist)")
+@pytest.mark.usefixtures("requires_fashion_mnist")
 def test_two_trainings_in_threads_write_valid_independent_checkpoints(tmp_path):
     outs = {"a": tmp_path / "a", "b": tmp_path / "b"}
     configs = {"a": A, "b": B}

@@ -1,9 +1,10 @@
+import dataclasses
 import math
 
 import pytest
 
 from shufflenet import ShuffleNetConfig
-from shufflenet.config import ALLOWED_GROUPS, FIELDS, STAGE2_BASE_WIDTH
+from shufflenet.config import ALLOWED_GROUPS, FIELDS, SPECS, STAGE2_BASE_WIDTH
 
 
 def test_defaults_are_the_papers():
@@ -167,3 +168,24 @@ def test_shuffle_switch():
     assert ShuffleNetConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ValueError, match=r"`shuffle` must be true or false. Received: shuffle=0"):
         ShuffleNetConfig(shuffle=0)
+
+
+def test_every_field_declares_what_it_may_hold_and_is_checked_by_it():
+    assert list(SPECS) == [f.name for f in dataclasses.fields(ShuffleNetConfig)]
+    for name, spec in SPECS.items():
+        declared = spec.kind is bool or bool(spec.choices) or (spec.low is not None and spec.high is not None)
+        assert declared and spec.name == name, name
+    assert [name for name, spec in SPECS.items() if not spec.settable] == ["stem_channels", "fc_bias",
+                                                                           "shuffle_layout"]
+    stem = SPECS["stem_channels"]
+    top = stem.high - stem.high % ShuffleNetConfig().groups  # the largest multiple of the paper's g
+    assert ShuffleNetConfig(stem_channels=float(top)).stem_channels == top
+    with pytest.raises(ValueError, match=rf"`stem_channels` must be from {stem.low} to {stem.high}\. "
+                                         r"Received: stem_channels=1000"):
+        ShuffleNetConfig(stem_channels=1000)
+    with pytest.raises(ValueError, match=r"`stem_channels` must be a whole number from 4 to 512\. "
+                                         r"Received: stem_channels='24' \(type str\)"):
+        ShuffleNetConfig(stem_channels="24")
+    with pytest.raises(ValueError, match=r"`shuffle_layout` must be one of paper, transposed\. "
+                                         r"Received: shuffle_layout=1 \(type int\)"):
+        ShuffleNetConfig(shuffle_layout=1)

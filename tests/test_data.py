@@ -49,6 +49,17 @@ def places(tmp_path, monkeypatch):
 
 
 # --- search order -------------------------------------------------------------------------------
+def test_the_folder_found_without_download_honours_the_environment(places, monkeypatch):
+    assert data.fashion_mnist_folder() is None  # nothing anywhere: only a download would do
+    debian = make_dataset(places / "debian", n_train=1)
+    assert data.fashion_mnist_folder() == debian
+    env = make_dataset(places / "env", n_train=1)
+    monkeypatch.setenv(data.ENV_VAR, str(env))
+    assert data.fashion_mnist_folder() == env
+    (env / FILES["test_labels"]).unlink()  # an incomplete folder is passed over, as the loader does
+    assert data.fashion_mnist_folder() == debian
+
+
 def test_search_order_explicit_then_env_then_keras_cache_then_debian(places, monkeypatch):
     debian = make_dataset(places / "debian", n_train=1)
     assert data.load_fashion_mnist().source == str(debian)

@@ -12,10 +12,10 @@ import pytest
 
 from shufflenet import data, experiment
 from shufflenet.experiment import ExperimentError, Run
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
-HAVE_DATA = (data.DEBIAN_DIR / data.FASHION_MNIST_FILES["test_labels"]).is_file() or bool(os.environ.get(data.ENV_VAR))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+ENV = {**os.environ, **quiet_tensorflow_env()}
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -119,7 +119,7 @@ def test_missing_dataset_stops_before_training(tmp_path, monkeypatch):
         experiment.run_grid("table2", 1, tmp_path / "runs", workers=1)
 
 
-@pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not available offline")
+@pytest.mark.usefixtures("requires_fashion_mnist")
 @pytest.mark.slow
 def test_interrupted_grid_resumes_without_losing_a_finished_run(tmp_path):
     runs = [Run(1, 0.25, True, 0), Run(2, 0.25, True, 0)]

@@ -4,19 +4,14 @@ configuration's input, top-k, and the compiled predictor."""
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 
 from shufflenet import ShuffleNetConfig, inference
 from shufflenet.inference import ImageDecodeError
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-SMALL = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -120,7 +115,7 @@ def test_preprocess_imagenet_resize_and_center_crop():
 def test_preprocess_grayscale_small_input_keeps_the_whole_square():
     square = Image.new("RGB", (28, 28), (0, 0, 0))
     square.paste((255, 255, 255), (0, 0, 28, 1))  # a white top row must survive (no crop)
-    batch = inference.preprocess(square, SMALL)
+    batch = inference.preprocess(square, TINY)
     assert batch.shape == (1, 32, 32, 1)
     assert batch[0, 0, 16, 0] > 0.5
     assert inference.batch_preview(batch).shape == (32, 32)
@@ -131,7 +126,7 @@ def test_preprocess_tiny_and_extreme_aspect_pictures():
     for size in ((1, 1), (500, 3), (3, 500)):
         assert inference.preprocess(Image.new("RGB", size), ShuffleNetConfig(input_size=64)).shape == (1, 64, 64, 3)
     with pytest.raises(ValueError, match="crop_fraction"):
-        inference.preprocess(gradient(), SMALL, crop_fraction=0)
+        inference.preprocess(gradient(), TINY, crop_fraction=0)
 
 
 # --- top-k ---------------------------------------------------------------------------------------
@@ -159,11 +154,11 @@ def test_class_labels():
 def small_predictor():
     from shufflenet import build_model
 
-    return inference.Predictor(build_model(SMALL))
+    return inference.Predictor(build_model(TINY))
 
 
 def test_predictor_matches_the_model_and_times_itself(small_predictor):
-    batch = inference.preprocess(gradient(), SMALL)
+    batch = inference.preprocess(gradient(), TINY)
     probs = small_predictor(batch)
     assert probs.shape == (1, 10)
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)

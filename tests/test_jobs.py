@@ -4,11 +4,10 @@ import os
 import time
 
 import pytest
+from conftest import TINY
 
 from shufflenet import ShuffleNetConfig, jobs, tensorboard_log
 from shufflenet.jobs import BusyError, TrainingJob
-
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 def _wait_for(predicate, timeout=300.0):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from shufflenet.layers import ChannelShuffle, GroupConv1x1, shuffle_permutation
+from shufflenet.settings import quiet_tensorflow_env
 
 
 def reference_shuffle(x, g):
@@ -196,7 +197,7 @@ for path in ('split', 'conv'):
     out.append((y.numpy(), gx.numpy(), gk.numpy()))
 print(max(float(np.abs(a - b).max()) for a, b in zip(*out)))
 """
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, **quiet_tensorflow_env(onednn=True)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.strip().splitlines()[-1]) < 1e-3

@@ -15,11 +15,17 @@ from apptest_support import no_exception, texts
 from streamlit.testing.v1 import AppTest
 
 from explorer import format as fmt
-from explorer import lesson, sidebar
+from explorer import lesson_file, url
+from explorer import state as ui_state
 from shufflenet import ShuffleNetConfig, analysis, experiment, paper
 
 make_app = functools.partial(apptest_support.make_app, timeout_s=300)
-SHIPPED = lesson.load_lesson(lesson.LESSON_FILE)
+def read_lesson(path: Path) -> lesson_file.Lesson:
+    """A lesson file read as the app reads it: checked against the URL's view choices."""
+    return lesson_file.load_lesson(path, url.VIEW_KEYS)
+
+
+SHIPPED = read_lesson(lesson_file.LESSON_FILE)
 #: The step of each topic the lesson must cover, in order: (view, what its title is about).
 TOPICS = [("Complexity", "1×1"), ("Complexity", "group"), ("Compare", "Table 1"), ("Channel shuffle", "shuffle"),
           ("Architecture", "unit"), ("Accuracy", "ccuracy"), ("Latency", "latency"), ("Predictions", "rain")]
@@ -66,40 +72,42 @@ def test_the_shipped_lesson_is_valid_and_covers_the_paper_in_order():
 
 @pytest.mark.parametrize("step", SHIPPED.steps, ids=lambda s: f"step{s.number}")
 def test_every_step_is_a_network_the_sidebar_and_a_link_can_show(step):
-    task = sidebar.TASK_BY_KEY[step.task]
-    params = sidebar.query_params_for(step.config, task, step.view)
-    state, warns = sidebar.parse_query_params(params)
-    assert warns == [] and sidebar.config_from_state(state) == step.config and state["view"] == step.view
+    task = ui_state.TASK_BY_KEY[step.task]
+    params = url.query_params_for(step.config, task, step.view)
+    state, warns = url.parse_query_params(params)
+    assert warns == [] and ui_state.config_from_state(state) == step.config and state["view"] == step.view
     for key, value in step.choices.items():
-        entry = sidebar.VIEW_KEYS[key]
+        entry = url.VIEW_KEYS[key]
         assert entry.view == step.view and entry.parse(entry.text(value), step.config, state) == value
 
 
 @pytest.mark.parametrize("step", SHIPPED.steps, ids=lambda s: f"step{s.number}")
 def test_every_step_says_where_to_look_a_few_sentences_and_a_question(step):
-    summary = None if not lesson.uses_measured(step.text) else {"cells": []}
-    text = lesson.step_text(step, summary)
+    summary = None if not lesson_file.uses_measured(step.text) else {"cells": []}
+    text = lesson_file.step_text(step, summary)
     assert 3 <= sentences(text) <= 5, text
     assert step.question.endswith("?") and step.look
     for part in (text, step.title, step.look, step.question):
-        assert not lesson.PLACEHOLDER.search(lesson.fill(part, step.config) or text), part
+        assert not lesson_file.PLACEHOLDER.search(lesson_file.fill(part, step.config) or text), part
 
 
 def test_placeholders_are_the_librarys_numbers():
     figures = analysis.key_figures(ShuffleNetConfig(groups=1))
     one = SHIPPED.steps[0]
-    text = lesson.step_text(one, None)
+    text = lesson_file.step_text(one, None)
     assert fmt.count(figures["macs"]) in text
     share = analysis.costs_by(ShuffleNetConfig(groups=1), "op").set_index("op").loc["conv1x1", "MACs %"]
     assert f"{share:.1f} %" in text
     # The g8_ prefix quotes the same network with g = 8; a layer's figures come from its row.
-    assert lesson.figure("g8_stage2_channels", ShuffleNetConfig()) == str(ShuffleNetConfig(groups=8).stage_widths[0])
+    g8_width = ShuffleNetConfig(groups=8).stage_widths[0]
+    assert lesson_file.figure("g8_stage2_channels", ShuffleNetConfig()) == str(g8_width)
     layers = analysis.layer_costs(ShuffleNetConfig(groups=8)).set_index("name")
-    assert lesson.figure("stage3_unit2_gconv1_macs", ShuffleNetConfig(groups=8)) == fmt.count(
+    assert lesson_file.figure("stage3_unit2_gconv1_macs", ShuffleNetConfig(groups=8)) == fmt.count(
         layers.loc["stage3_unit2_gconv1", "MACs"])
-    assert lesson.figure("paper_error", ShuffleNetConfig(groups=8, scale=0.5)) == f"{paper.TABLE2_ERROR[0.5][8]:.1f} %"
-    assert lesson.figure("paper_error", ShuffleNetConfig(groups=8, scale=0.75)) is None  # no such row
-    assert lesson.figure("nonsense", ShuffleNetConfig()) is None
+    paper_g8 = f"{paper.TABLE2_ERROR[0.5][8]:.1f} %"
+    assert lesson_file.figure("paper_error", ShuffleNetConfig(groups=8, scale=0.5)) == paper_g8
+    assert lesson_file.figure("paper_error", ShuffleNetConfig(groups=8, scale=0.75)) is None  # no such row
+    assert lesson_file.figure("nonsense", ShuffleNetConfig()) is None
 
 
 def _summary(errors: dict[int, list[float]], scale: float = 0.5) -> dict:
@@ -110,10 +118,10 @@ def _summary(errors: dict[int, list[float]], scale: float = 0.5) -> dict:
 
 def test_the_accuracy_step_quotes_measured_results_or_says_there_are_none():
     step = next(s for s in SHIPPED.steps if s.view == "Accuracy")
-    measured = lesson.step_text(step, _summary({1: [0.101, 0.103], 8: [0.095, 0.097]}, step.config.scale))
+    measured = lesson_file.step_text(step, _summary({1: [0.101, 0.103], 8: [0.095, 0.097]}, step.config.scale))
     assert "9.60 %" in measured and "10.20 %" in measured and "2 training runs" in measured
     for missing in (None, _summary({1: [0.1]}, 0.25)):  # no results at all, or none for this cell
-        text = lesson.step_text(step, missing)
+        text = lesson_file.step_text(step, missing)
         assert "no measured results" in text and "%" in text and "{" not in text
 
 
@@ -136,7 +144,7 @@ BROKEN = {
 def test_a_bad_step_is_named_with_its_field_and_left_out(tmp_path, change):
     bad = GOOD.replace('title = "Good"', f'title = "Bad"\n{change}') if "view" not in change else GOOD.replace(
         'view = "Overview"', change)
-    read = lesson.load_lesson(write_lesson(tmp_path, GOOD, bad, GOOD))
+    read = read_lesson(write_lesson(tmp_path, GOOD, bad, GOOD))
     (problem,) = read.problems
     assert "step 2 (Bad) is left out" in problem or "step 2 (Good) is left out" in problem
     assert all(part in problem for part in BROKEN[change]), problem
@@ -158,7 +166,7 @@ def test_a_bad_step_is_named_with_its_field_and_left_out(tmp_path, change):
     (GOOD.replace('question = "Why?"', "question = 42"), "`question` is missing or empty"),
 ])
 def test_a_missing_or_unknown_text_field_is_named(tmp_path, text, expected):
-    read = lesson.load_lesson(write_lesson(tmp_path, text, GOOD))
+    read = read_lesson(write_lesson(tmp_path, text, GOOD))
     (problem,) = read.problems
     assert "step 1" in problem and expected in problem, problem
     assert [s.number for s in read.steps] == [2]
@@ -172,14 +180,14 @@ def test_a_missing_or_unknown_text_field_is_named(tmp_path, text, expected):
 def test_a_broken_file_says_what_to_do(tmp_path, content, expected):
     path = tmp_path / "lesson.toml"
     path.write_text(content, encoding="utf-8")
-    read = lesson.load_lesson(path)
+    read = read_lesson(path)
     assert any(expected in p and "lesson.toml" in p for p in read.problems), read.problems
-    assert lesson.load_lesson(tmp_path / "missing.toml").problems[0].startswith("The lesson file `missing.toml` "
+    assert read_lesson(tmp_path / "missing.toml").problems[0].startswith("The lesson file `missing.toml` "
                                                                                "cannot be read")
 
 
 def test_unknown_top_level_keys_are_reported_but_the_lesson_runs(tmp_path):
-    read = lesson.load_lesson(write_lesson(tmp_path, GOOD, head='title = "T"\nsteps_per_hour = 3'))
+    read = read_lesson(write_lesson(tmp_path, GOOD, head='title = "T"\nsteps_per_hour = 3'))
     (problem,) = read.problems
     assert "unknown key(s) `steps_per_hour` at the top" in problem and len(read.steps) == 1
 
@@ -193,11 +201,11 @@ def test_every_step_opens_its_view_and_network_and_next_walks_the_lesson(no_dot)
         no_exception(at)
         assert f"step {step.number} of {SHIPPED.count}" in panel(at)
         assert at.radio(key="view").value == step.view
-        assert sidebar.config_from_state(at.session_state) == step.config
-        assert sidebar.task_for(at.session_state).key == step.task
+        assert ui_state.config_from_state(at.session_state) == step.config
+        assert ui_state.task_for(at.session_state).key == step.task
         assert at.query_params["lesson"] == [str(step.number)] or at.query_params["lesson"] == str(step.number)
         for key, value in step.choices.items():
-            assert at.session_state[sidebar.VIEW_KEYS[key].state(step.config, at.session_state)] == value
+            assert at.session_state[url.VIEW_KEYS[key].state(step.config, at.session_state)] == value
         assert "{" not in " ".join(m.value for m in at.markdown if "Lesson" in m.value)
         if step is SHIPPED.steps[-1]:
             assert at.button(key="lesson_next").disabled
@@ -258,7 +266,7 @@ def test_a_bad_lesson_number_warns_and_the_lesson_stays_off(value):
 def test_a_bad_step_in_the_lesson_file_warns_and_the_link_opens_the_first_valid_step(tmp_path, monkeypatch):
     broken = GOOD.replace('title = "Good"', 'title = "Broken"\nconfig = { groups = 5 }')
     second = GOOD.replace('view = "Overview"', 'view = "Complexity"\nconfig = { groups = 2 }')
-    monkeypatch.setattr(lesson, "LESSON_FILE", write_lesson(tmp_path, broken, second))
+    monkeypatch.setattr(lesson_file, "LESSON_FILE", write_lesson(tmp_path, broken, second))
     at = make_app(lesson="1")
     no_exception(at)
     text = warnings(at)
@@ -271,7 +279,7 @@ def test_a_bad_step_in_the_lesson_file_warns_and_the_link_opens_the_first_valid_
 
 @pytest.mark.slow
 def test_a_lesson_file_without_valid_steps_warns_and_the_lesson_stays_off(tmp_path, monkeypatch):
-    monkeypatch.setattr(lesson, "LESSON_FILE", write_lesson(tmp_path, GOOD.replace('view = "Overview"', "")))
+    monkeypatch.setattr(lesson_file, "LESSON_FILE", write_lesson(tmp_path, GOOD.replace('view = "Overview"', "")))
     at = make_app(lesson="1")
     no_exception(at)
     assert "`view` is missing: every step opens a view" in warnings(at) and "the lesson is off" in warnings(at)

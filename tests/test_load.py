@@ -11,13 +11,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from explorer import cache
 from shufflenet import ShuffleNetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 def bench_module(name: str):
@@ -52,7 +52,7 @@ def test_model_cache_is_bounded_in_bytes():
 
 def test_model_cache_builds_each_configuration_once_for_sessions_asking_together():
     models = cache.ModelCache(max_entries=4, max_bytes=10**12)
-    before = dict(cache.BUILDS)
+    before = dict(cache.WORK_DONE)
     start = threading.Barrier(6)
     got = []
 
@@ -66,16 +66,16 @@ def test_model_cache_builds_each_configuration_once_for_sessions_asking_together
     for t in threads:
         t.join(300)
     assert len(got) == 6 and all(p is got[0] for p in got)
-    assert cache.BUILDS["model"] - before.get("model", 0) == 1
-    assert cache.BUILDS["predictor"] - before.get("predictor", 0) == 1
+    assert cache.WORK_DONE["model"] - before.get("model", 0) == 1
+    assert cache.WORK_DONE["predictor"] - before.get("predictor", 0) == 1
 
 
 def test_too_large_model_is_refused_before_building():
     huge = ShuffleNetConfig(scale=3.0, groups=8, blocks=(16, 16, 16), input_size=512, num_classes=100_000)
-    builds = cache.BUILDS["model"]
+    builds = cache.WORK_DONE["model"]
     with pytest.raises(cache.ModelTooLargeError, match=r"needs about 5\.11 GB .* more than the 500\.00 MB"):
         cache.ModelCache(4, 10**12).entry(huge)
-    assert cache.BUILDS["model"] == builds
+    assert cache.WORK_DONE["model"] == builds
     # Every model the cache may hold together fits the memory bound.
     assert cache.MODEL_MAX_BYTES <= cache.MODEL_CACHE_BYTES
 
@@ -95,10 +95,8 @@ def test_soak_memory_levels_off():
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.usefixtures("requires_chromium")
 def test_eight_browser_sessions_at_once_see_the_right_numbers(tmp_path):
-    pytest.importorskip("playwright.async_api", reason="the playwright Python package is not installed")
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     load = bench_module("load")
     result = load.load(sessions=8, changes=4, max_seconds=180, server_log=tmp_path / "server.log")
     artifacts = ROOT / "tests" / "artifacts"

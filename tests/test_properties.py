@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explorer import format as fmt
-from explorer import sidebar
+from explorer import state as ui_state
+from explorer import url
 from shufflenet import ShuffleNetConfig, build_model, cost_table, stage_table, totals, unit_table
 from shufflenet.complexity import keras_cost_table
 from shufflenet.config import SHUFFLE_LAYOUTS
@@ -95,12 +96,12 @@ url_values = st.one_of(text, st.lists(text, max_size=3), st.floats().map(str), s
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.one_of(st.sampled_from(sidebar.URL_FIELDS), text), url_values, max_size=12))
+@given(st.dictionaries(st.one_of(st.sampled_from(url.URL_FIELDS), text), url_values, max_size=12))
 def test_any_url_gives_a_valid_configuration_and_safe_warnings(params):
-    state, warnings = sidebar.parse_query_params(params)
-    sidebar.config_from_state(state)  # never raises: every field is valid or its default
-    assert state["view"] in sidebar.VIEWS
-    assert len(warnings) <= len(sidebar.URL_FIELDS) + 1
+    state, warnings = url.parse_query_params(params)
+    ui_state.config_from_state(state)  # never raises: every field is valid or its default
+    assert state["view"] in ui_state.VIEWS
+    assert len(warnings) <= len(url.URL_FIELDS) + 1
     for warning in warnings:
         # Quoted user text sits in code spans that it cannot end early, on one line.
         assert warning.count("`") % 2 == 0 and "\n" not in warning and len(warning) < 800

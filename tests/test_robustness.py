@@ -31,14 +31,13 @@ from browser_support import free_port, stop_server, wait_healthy
 from st_protocol import FINISHED, Session
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from shufflenet import data
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
 ABANDON_S = 6
-HAVE_FASHION = (data.DEBIAN_DIR / data.FASHION_MNIST_FILES["train_images"]).is_file()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def server(tmp_path_factory):
     trainings abandoned after ABANDON_S seconds without anyone looking."""
     folder = tmp_path_factory.mktemp("robust")
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
+    env = {**os.environ, **quiet_tensorflow_env(),
            "SHUFFLENET_TRAINING_ABANDON_S": str(ABANDON_S)}
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed by stop_server
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.port", str(port)],
@@ -228,7 +227,7 @@ def test_a_weights_upload_of_the_wrong_type_gets_the_app_s_message(server):
 
 # --- a tab closed mid-training ------------------------------------------------------------------
 
-@pytest.mark.skipif(not HAVE_FASHION, reason="needs the Fashion-MNIST files (Debian package dataset-fashion-mnist)")
+@pytest.mark.usefixtures("requires_fashion_mnist")
 def test_a_tab_closed_mid_training_leaves_no_orphan_and_the_next_session_trains(server):
     proc, url = server
     query = "task=fashion-mnist&view=predictions&groups=2&scale=0.25&blocks=1,1,1"

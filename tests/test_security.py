@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM, CHROMIUM_ARGS, free_port, stop_server, wait_healthy
+from conftest import TINY
+
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -59,9 +62,9 @@ def _call_name(call: ast.Call) -> str:
     return ""
 
 
-#: The one file the UI reads itself: the lesson (explorer/lesson.py reads `LESSON_FILE`, a constant
-#: path under assets/lessons/, in `load_lesson`; nothing a user sends names a file).
-READS = {("explorer/lesson.py", "load_lesson", "read_text")}
+#: The one file the UI reads itself: the lesson (explorer/lesson_file.py reads `LESSON_FILE`, a constant
+#: path under assets/lessons/, in `read_toml`; nothing a user sends names a file).
+READS = {("explorer/lesson_file.py", "read_toml", "read_text")}
 
 
 def _enclosing_function(node: ast.AST) -> str:
@@ -160,10 +163,10 @@ def test_no_raw_html_anywhere_in_the_ui():
 
 
 def test_uploaded_weights_name_never_becomes_a_path(tmp_path, monkeypatch):
-    from shufflenet import ShuffleNetConfig, build_model
+    from shufflenet import build_model
     from shufflenet.weights import load_uploaded
 
-    config = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
+    config = TINY
     build_model(config).save_weights(tmp_path / "w.weights.h5")
     manifest = json.dumps({"config": config.to_dict(), "class_names": [f"c{i}" for i in range(10)],
                            "task": "fashion-mnist", "dataset": {}, "preprocessing": {}, "epochs": 1,
@@ -242,7 +245,7 @@ def plain_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
     audit = folder / "audit.jsonl"
     port = free_port()
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    env = {**os.environ, **quiet_tensorflow_env()}
     log = open(folder / "server.log", "w")  # noqa: SIM115 - closed by stop_server
     proc = subprocess.Popen([sys.executable, "-c", _AUDIT, str(audit), "run", "explorer/app.py",
                              "--server.port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -315,13 +318,12 @@ def test_uploads_need_the_xsrf_token_and_respect_the_size_limit(plain_server):
 
 @pytest.mark.slow
 @pytest.mark.browser
+@pytest.mark.usefixtures("requires_chromium")
 def test_start_up_and_use_make_no_outbound_connection(plain_server):
     """Load the page in Chromium, change g, visit every view (Predictions builds and runs a
     model and takes an upload), and watch the server: only loopback, from Python or native code;
     and the page itself requests nothing from anywhere but the server."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium")
     proc, url, audit = plain_server
     seen_sockets: set[tuple[str, str, str]] = set()
     page_requests: list[str] = []

@@ -16,12 +16,12 @@ import apptest_support
 import pandas as pd
 import pytest
 from apptest_support import no_exception, texts
+from conftest import TINY
 
 from shufflenet import ShuffleNetConfig, analysis, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
 
 
 # --- LRU -----------------------------------------------------------------------------------------
@@ -110,7 +110,7 @@ def test_the_builder_s_pausing_build_is_build_model():
     from shufflenet import build_model
 
     pauses = []
-    built = serving.build_model_quietly(TINY, pause=lambda: pauses.append(1))
+    built = serving.build_model_yielding(TINY, pause=lambda: pauses.append(1))
     plain = build_model(TINY)
     assert [(x.name, type(x).__name__, x.count_params()) for x in built.layers] == [
         (x.name, type(x).__name__, x.count_params()) for x in plain.layers]
@@ -259,7 +259,7 @@ def test_a_page_waiting_for_a_background_build_stops_its_pauses():
     entry = cache.entry(TINY)  # the page: waits for the build in progress, never builds it again
     builder.join(60)
     layers = len(entry.model.layers) - 1
-    assert serving.BUILDS["model"] >= 1 and cache.peek(TINY) is entry
+    assert serving.WORK_DONE["model"] >= 1 and cache.peek(TINY) is entry
     assert len(late) <= 1 and len(calls) < layers  # the pauses ended once the page waited
     assert not cache._waiting and not cache._building
 
@@ -294,11 +294,11 @@ def test_wide_networks_are_left_to_the_views_that_run_them():
 def test_the_real_builder_builds_each_configuration_once():
     cache = serving.ModelCache(4, 10**12)
     builder = quick_builder(cache)
-    before = serving.BUILDS["model"]
+    before = serving.WORK_DONE["model"]
     for who in range(5):
         builder.request(TINY, who)
     assert builder.wait_idle(120)
-    assert serving.BUILDS["model"] - before == 1
+    assert serving.WORK_DONE["model"] - before == 1
     status = builder.status(TINY)
     assert status.state == "built" and status.facts == cache.facts(TINY) and cache.peek(TINY) is not None
 
@@ -402,13 +402,13 @@ def test_views_do_not_wait_for_the_model_and_each_configuration_is_built_once():
     config = ShuffleNetConfig(groups=1, blocks=(2, 1, 1), scale=0.75, input_size=32, channels=1, num_classes=10)
     no_exception(at)
     assert cache.BUILDER.wait_idle(120)
-    builds = cache.BUILDS["model"]
+    builds = cache.WORK_DONE["model"]
     assert cache.MODELS.facts(config) is not None  # built after the page, though Compare needs no model
     for view in ("Overview", "Complexity", "Predictions", "Overview"):
         at.radio(key="view").set_value(view).run()
         no_exception(at)
     assert cache.BUILDER.wait_idle(120)
-    assert cache.BUILDS["model"] == builds  # the same configuration is never built again
+    assert cache.WORK_DONE["model"] == builds  # the same configuration is never built again
 
 
 @pytest.fixture
@@ -465,10 +465,10 @@ def test_a_measurement_outlives_its_session_and_others_see_it(tiny_sweep):
     assert any("Another measurement is running" in w.value and job.label in w.value for w in other.warning)
     assert any(job.label in p.proto.text for p in other.get("progress"))
 
-    sweeps = cache.BUILDS["latency_sweep"]
+    sweeps = cache.WORK_DONE["latency_sweep"]
     tiny_sweep.set()
     assert job.wait(300) and job.error is None
-    assert cache.BUILDS["latency_sweep"] == sweeps + 1
+    assert cache.WORK_DONE["latency_sweep"] == sweeps + 1
     same.run()
     no_exception(same)
     assert len(list(same.get("plotly_chart"))) == 2 and not list(same.get("progress"))

@@ -11,19 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 
-from explorer.sidebar import TASKS
+from explorer.state import TASKS
 from shufflenet import ShuffleNetConfig, checkpoints, data, training
+from shufflenet.settings import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
-HAVE_DATA = (data.DEBIAN_DIR / data.FASHION_MNIST_FILES["test_labels"]).is_file() or bool(
-    os.environ.get(data.ENV_VAR))
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not available offline "
-                                                      "(apt-get install dataset-fashion-mnist)")
+needs_data = pytest.mark.usefixtures("requires_fashion_mnist")
 
 # A small network so that building and compiling stays quick; the mechanics are the same.
-TINY = ShuffleNetConfig(groups=2, blocks=(1, 1, 1), scale=0.25, input_size=32, channels=1, num_classes=10)
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+ENV = {**os.environ, **quiet_tensorflow_env()}
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -11,13 +11,14 @@ from shufflenet import experiment, paper
 from shufflenet.config import ShuffleNetConfig
 
 from .. import figures_accuracy as figs
-from .. import sidebar
-from ..sidebar import Selection
+from ..state import TASK_BY_KEY, Selection, apply_configuration, choice
 
 MEASURED_KEY, PAPER_KEY = "acc_measured_chart", "acc_paper_chart"
 #: The charts' horizontal axis: key (also the URL's `axis=`) -> what the control shows.
 AXES = {"groups": "Groups g", "macs": "MACs"}
 AXIS_KEY = "acc_axis"
+#: This view's choices in the URL (collected by `explorer.url`).
+URL_KEYS = {"axis": choice("Accuracy", AXIS_KEY, tuple(AXES), "groups", "the accuracy charts' horizontal axis")}
 
 
 def config_for_point(event, task_key: str) -> ShuffleNetConfig | None:
@@ -27,7 +28,7 @@ def config_for_point(event, task_key: str) -> ShuffleNetConfig | None:
     data = points[0].get("customdata") if points else None
     if not data or len(data) < 3:
         return None
-    preset = sidebar.TASK_BY_KEY[task_key]
+    preset = TASK_BY_KEY[task_key]
     try:
         return ShuffleNetConfig(groups=int(data[0]), scale=float(data[1]), shuffle=bool(data[2]),
                                 input_size=preset.input_size, channels=preset.channels,
@@ -40,7 +41,7 @@ def _select(key: str, task_key: str) -> None:
     """A click on a point: that cell's network in the sidebar (on the task the point belongs to)."""
     config = config_for_point(st.session_state.get(key), task_key)
     if config is not None:
-        sidebar.apply_configuration(config, task_key=task_key)
+        apply_configuration(config, task_key=task_key)
 
 
 def _cells_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -10,21 +10,67 @@ shown as pictures: laying them out in the browser took seconds on every change o
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import streamlit as st
 
 from shufflenet.analysis import first_whole_input
+from shufflenet.config import STAGES
 from shufflenet.diagrams import METRICS
 from shufflenet.export import file_name
+from shufflenet.naming import PARTS
 
 from .. import cache, charts, tables
 from .. import format as fmt
-from ..sidebar import ARCH_PART_DEFAULT, ARCH_UNITS_KEY, Selection
+from ..state import Selection, ViewKey, always, choice, switch
 from . import model_summary
 
-FULL_STAGES = {"stem": "Stem", "stage2": "Stage 2", "stage3": "Stage 3", "stage4": "Stage 4",
-               "classifier": "Classifier"}
+#: The layer graph's parts (the library's `PARTS`) -> what its select box shows.
+FULL_STAGES = {part: part.replace("stage", "Stage ").capitalize() for part in PARTS}
+#: The layer graph's units range: one key per part and unit count, so a range always fits.
+ARCH_UNITS_KEY = "arch_units_{}_{}"
+ARCH_PART_DEFAULT = "stage2"
+
+
+def _arch_units_count(config, state) -> int:
+    """Units of the part the layer graph shows (0 for the stem and the classifier)."""
+    part = state.get("arch_full_stage", ARCH_PART_DEFAULT)
+    return config.blocks[int(part.removeprefix("stage")) - 2] if part.startswith("stage") else 0
+
+
+def _parse_units(text: str, config, state):
+    m = re.fullmatch(r"([0-9]{1,2})-([0-9]{1,2})", text)
+    count = _arch_units_count(config, state)
+    if not m or count < 2:
+        return None
+    first, last = int(m[1]), int(m[2])
+    return (first, last) if 1 <= first <= last <= count else None
+
+
+def _units_allowed(config, state) -> str:
+    count = _arch_units_count(config, state)
+    part = state.get("arch_full_stage", ARCH_PART_DEFAULT)
+    if count < 2:
+        return (f"it needs the layer graph (`part`) to show a stage with more than one unit, and it shows "
+                f"{part} ({count} unit{'' if count == 1 else 's'})")
+    return f"it must be a range first-last of {part}'s units 1 to {count}, e.g. 1-{count}"
+
+
+#: This view's choices in the URL (collected by `explorer.url`), in the order a link is read: the
+#: range of units needs the part it is of.
+URL_KEYS = {
+    "color": choice("Architecture", "arch_metric", ("default", *METRICS), "default", "colouring"),
+    "lr": switch("Architecture", "arch_lr", False, "left-to-right layout"),
+    "arch_stage": choice("Architecture", "arch_stage", STAGES, 3, "stage of the unit diagrams"),
+    "part": choice("Architecture", "arch_full_stage", PARTS, ARCH_PART_DEFAULT, "part drawn layer by layer"),
+    "units": ViewKey(
+        "Architecture", lambda config, state: ARCH_UNITS_KEY.format(
+            state.get("arch_full_stage", ARCH_PART_DEFAULT), _arch_units_count(config, state)),
+        _parse_units, _units_allowed, always((1, 2)), always("units 1-2"),
+        text=lambda value: f"{value[0]}-{value[1]}"),
+    "rf_units": switch("Architecture", "arch_rf_units", False, "receptive fields of every unit"),
+}
 
 #: "Colour by" choices: key -> what the select shows.
 COLOR_BY = {"default": "Default (stage and op)", "macs": "MACs", "params": "Parameters",
@@ -116,7 +162,7 @@ def _fill(config, diagrams: list[Shown]) -> None:
 
 def _heat_options(config) -> dict:
     """The "Colour by" and "Left to right" controls, and the diagram options they give."""
-    # Every choice's default is its current value, which a link may have set (see explorer/sidebar.py).
+    # Every choice's default is its current value, which a link may have set (see explorer/url.py).
     ss = st.session_state
     left, right, _ = st.columns([2, 1, 1], vertical_alignment="bottom")
     metric = left.selectbox("Colour by", list(COLOR_BY), index=list(COLOR_BY).index(ss.get("arch_metric", "default")),

@@ -1,6 +1,6 @@
 """Compare: the sidebar's network (A) against B, "A with these changes", and a sweep over g.
 
-B keeps only the fields the user changed in B (`sidebar.b_key`); every other field follows the
+B keeps only the fields the user changed in B (`b_key`); every other field follows the
 sidebar, so setting the sidebar to 0.5x makes B 0.5x too unless B's width was changed. The
 changes are what a link carries (`b_groups=8&b_scale=0.5`). A change stays when the sidebar
 later reaches the same value (B = the paper's network stays the paper's while A moves); setting
@@ -15,8 +15,39 @@ from shufflenet.config import FIELDS, ShuffleNetConfig
 
 from .. import cache, charts, tables
 from .. import format as fmt
-from ..sidebar import B_FIELDS, Selection, b_key, config_from_state, widget_keys
+from ..state import (
+    FIELD_URL_KEYS,
+    Selection,
+    ViewKey,
+    allowed,
+    always,
+    config_from_state,
+    parse_field,
+    url_text,
+    widget_keys,
+)
 from . import compare_families
+
+#: The fields B may change; B follows the sidebar (A) in every field it does not change.
+B_FIELDS = ("groups", "blocks", "reduction", "scale")
+
+
+def b_key(field: str) -> str:
+    """The session-state key of a change B makes (`cmp_b_groups` holds B's g); absent: B follows A."""
+    return f"cmp_b_{field}"
+
+
+def _b_change(field: str) -> ViewKey:
+    """`b_groups=8`: B's value of a field, read like the sidebar's own key for it."""
+    spec, url = FIELDS[field], FIELD_URL_KEYS[field]
+    return ViewKey("Compare", always(b_key(field)), lambda text, *_: parse_field(spec, text),
+                   always(allowed(spec, url.subject)), always(None),
+                   lambda config, _: "for B, the sidebar's " + url.fallback.format(url_text(getattr(config, field))),
+                   widget=False)
+
+
+#: This view's choices in the URL (collected by `explorer.url`).
+URL_KEYS = {f"b_{field}": _b_change(field) for field in B_FIELDS}
 
 PREFIX = "cmp_"
 #: B's controls: field -> label (their limits, steps and help are the sidebar's, from `FIELDS`).

@@ -3,16 +3,34 @@ and per layer, and how many MACs each byte moved pays for (arithmetic intensity)
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from shufflenet import ShuffleNetConfig
+from shufflenet.analysis import layer_ops
 from shufflenet.complexity import op_family
+from shufflenet.naming import PARTS
 
 from .. import cache, charts, tables
 from .. import format as fmt
-from ..sidebar import Selection
+from ..state import Selection, several, switch
 
-STAGE_NAMES = ("stem", "stage2", "stage3", "stage4", "classifier")
+
+@functools.cache
+def _paper_ops() -> tuple[str, ...]:
+    """The op-type filter's choices: those of the paper's network, which has every op type."""
+    return tuple(layer_ops(ShuffleNetConfig()))
+
+
+#: This view's choices in the URL (collected by `explorer.url`).
+URL_KEYS = {
+    "flops": switch("Complexity", "cx_flops", False, "FLOPs counting"),
+    "fc": switch("Complexity", "cx_include_fc", True, "FC layer included"),
+    "stages": several("Complexity", "cx_stages", lambda: PARTS, "layers of all stages"),
+    "ops": several("Complexity", "cx_ops", _paper_ops, "layers of all op types"),
+}
+
 
 TRAFFIC_HELP = ("Bytes read and written at float32, batch 1: every input of the layer, its output and its "
                 "weights (batch-norm statistics included), each moved once.")
@@ -71,7 +89,7 @@ def render(selection: Selection) -> None:
 
     st.subheader("Per layer")
     cols = st.columns(2)
-    stages = cols[0].multiselect("Stages", STAGE_NAMES, key="cx_stages", placeholder="all stages")
+    stages = cols[0].multiselect("Stages", PARTS, key="cx_stages", placeholder="all stages")
     # The paper's network has every op type; fixed options keep the selection valid when g changes.
     ops = cols[1].multiselect("Op types", cache.layer_ops(ShuffleNetConfig()), key="cx_ops", placeholder="all op types",
                               format_func=lambda op: f"{op} ({op_family(op)})")

@@ -19,7 +19,16 @@ from shufflenet.weights import IMPORTED, RANDOM, SHIPPED, available_sources, pre
 
 from .. import cache
 from .. import format as fmt
-from ..sidebar import TASK_BY_KEY, TASK_PRESETS, Selection
+from ..state import TASK_BY_KEY, TASK_PRESETS, Selection, choice, whole
+
+#: This view's choices in the URL (collected by `explorer.url`); the first unit shown is the
+#: library's `activations.default_unit` of the stage.
+URL_KEYS = {
+    "stage": choice("Inside", "inside_stage", STAGES, STAGES[0], "stage"),
+    "unit": whole("Inside", "inside_unit", 1, FIELDS["blocks"].high,
+                  lambda config, state: activations.default_unit(config, state.get("inside_stage", STAGES[0])),
+                  "unit"),
+}
 
 INTRO = (
     "Each 1×1 **group** convolution sees only its own group of channels; the **channel shuffle** then deals every "

@@ -21,7 +21,7 @@ from shufflenet.export import file_stem
 
 from .. import cache, charts, tables
 from .. import format as fmt
-from ..sidebar import Selection
+from ..state import Selection
 
 # What one measurement covers (module-level so tests can make it small).
 GROUPS = ALLOWED_GROUPS

@@ -9,7 +9,7 @@ from shufflenet.analysis import PAPER_COMPLEXITY_MFLOPS
 
 from .. import cache
 from .. import format as fmt
-from ..sidebar import Selection
+from ..state import Selection
 from . import model_summary
 
 EXPLANATION = """

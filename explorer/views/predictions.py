@@ -20,9 +20,9 @@ from shufflenet.weights import (
     shipped_for_groups,
 )
 
-from .. import cache, figures, sidebar
+from .. import cache, figures
 from .. import format as fmt
-from ..sidebar import Selection
+from ..state import Selection, apply_configuration
 from . import training_panel
 
 RANDOM_WEIGHTS = (
@@ -39,7 +39,7 @@ TEST_BATCH = 500
 
 def _switch_to(config, task_key: str) -> None:
     """Set the sidebar to a checkpoint's configuration and select that checkpoint's weights."""
-    sidebar.apply_configuration(config, task_key=task_key)
+    apply_configuration(config, task_key=task_key)
     best = available_sources(config, task_key)[0]
     st.session_state["pred_weights"] = best.label
     st.session_state[CHOICE_CONFIG_KEY] = config

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
 from shufflenet.analysis import default_shuffle_width, shuffle_width_choices
 
 from .. import cache, charts, tables
-from ..sidebar import SHUFFLE_WIDTH_KEY, Selection
+from ..state import Selection, ViewKey
+
+#: The width widget: one key per g, so a width never has to fit another g's choices.
+SHUFFLE_WIDTH_KEY = "shuffle_width_g{}"
+
+
+def _parse_width(text: str, config, _state):
+    choices = shuffle_width_choices(config.groups)
+    return int(text) if re.fullmatch(r"[0-9]{1,4}", text) and int(text) in choices else None
+
+
+#: This view's choices in the URL (collected by `explorer.url`).
+URL_KEYS = {
+    "width": ViewKey(
+        "Channel shuffle", lambda config, _: SHUFFLE_WIDTH_KEY.format(config.groups), _parse_width,
+        lambda config, _: (f"it must be a multiple of g = {config.groups} from {config.groups} to "
+                           f"{shuffle_width_choices(config.groups)[-1]}"),
+        lambda config, _: default_shuffle_width(config.groups),
+        lambda config, _: f"layer width for g = {config.groups}, {default_shuffle_width(config.groups)}"),
+}
 
 
 def _mixing_table(matrix, groups: int) -> pd.DataFrame:
@@ -32,7 +53,7 @@ def render(selection: Selection) -> None:
                 "out. Choose g > 1 in the sidebar to see it work.")
     choices = shuffle_width_choices(g)
     # The key holds g, so a width chosen for another g never has to fit these choices; the default
-    # is the current value (see explorer/sidebar.py), which a link may have set.
+    # is the current value (see explorer/url.py), which a link may have set.
     key = SHUFFLE_WIDTH_KEY.format(g)
     if st.session_state.get(key) not in choices:
         st.session_state[key] = default_shuffle_width(g)

@@ -14,8 +14,21 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ..config import FIELDS, _as_int, _describe
+from ..config import FIELDS, _describe
 from ..plan import LayerSpec, LayerWriter
+
+
+def _as_int(field: str, value: Any, low: int, high: int, extra: str = "") -> int:
+    """A whole number from `low` to `high` (a float with no fraction counts), or ValueError
+    saying what was received and what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise ValueError(f"`{field}` must be a whole number from {low} to {high}{extra}. "
+                             f"Received: {field}={_describe(value)}")
+        value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"`{field}` must be from {low} to {high}{extra}. Received: {field}={value}")
+    return value
 
 Shape = tuple[int, int, int]
 
