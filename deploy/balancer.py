@@ -169,8 +169,9 @@ def stop_group(process: subprocess.Popen | None) -> None:
         process.wait(timeout=5)
 
 
-def server_states(stats_socket: Path, timeout: float = 2.0) -> dict[str, str]:
-    """Server name -> HAProxy's status of it ("UP", "DOWN", "UP 1/2", ...), from `show stat`."""
+def server_stats(stats_socket: Path, timeout: float = 2.0) -> dict[str, dict[str, str]]:
+    """Server name -> its row of HAProxy's `show stat` (status: "UP", "DOWN", "UP 1/2", ...;
+    scur: connections open now; stot: connections so far), read from the stats socket."""
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(timeout)
         s.connect(str(stats_socket))
@@ -180,12 +181,14 @@ def server_states(stats_socket: Path, timeout: float = 2.0) -> dict[str, str]:
             chunks.append(chunk)
     lines = b"".join(chunks).decode().splitlines()
     header = lines[0].lstrip("# ").split(",")
-    out = {}
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
-        if row.get("pxname") == "streamlit" and row.get("svname") not in ("FRONTEND", "BACKEND", None):
-            out[row["svname"]] = row["status"]
-    return out
+    rows = (dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line)
+    return {row["svname"]: row for row in rows
+            if row.get("pxname") == "streamlit" and row.get("svname") not in ("FRONTEND", "BACKEND")}
+
+
+def server_states(stats_socket: Path, timeout: float = 2.0) -> dict[str, str]:
+    """Server name -> HAProxy's status of it."""
+    return {name: row["status"] for name, row in server_stats(stats_socket, timeout).items()}
 
 
 class Stop(Exception):
