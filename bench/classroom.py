@@ -37,11 +37,12 @@ the pid of `make class`'s launcher, deploy/balancer.py, covers HAProxy and every
 give it with --pid). The CPU probe waits --probe-quiet seconds before each change, so that the
 model build a change starts in the background has ended before the next rerun is measured.
 
-Prints one JSON object (also written to --out): p50/p95/max seconds per change overall and per
-view, errors, exceptions, wrong numbers, disconnects, the server's RSS and CPU per rerun, and the
-run's settings. Exit status 0 when nothing went wrong, 1 otherwise, 2 for bad arguments. Makes no
-new change after --max-seconds (a run under way finishes), and every wait has a timeout (--timeout
-per run).
+Prints one JSON object (also written to --out, default bench/results/classroom.json): p50/p95/max
+seconds per change overall and per view, errors, exceptions, wrong numbers, disconnects, the
+server's RSS and CPU per rerun, the sticky cookies the sessions were given, and the run's
+settings. Exit status 0 when nothing went wrong, 1 otherwise, 2 for bad arguments. Makes no new
+change after --max-seconds (a run under way finishes), and every wait has a timeout (--timeout per
+run).
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ import argparse
 import asyncio
 import dataclasses
 import ipaddress
-import json
 import math
 import os
 import platform
@@ -70,6 +70,7 @@ for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from report import write_result  # noqa: E402
 from st_protocol import FINISHED, XSRF_COOKIE, Page, ProtocolError, Session  # noqa: E402
 
 from explorer.sidebar import (  # noqa: E402
@@ -704,7 +705,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a running app on loopback, e.g. http://127.0.0.1:8501 (default: start one)")
     parser.add_argument("--pid", type=_number(int, 1), default=None,
                         help="the --url server's process id, for RSS and CPU (default: the port's listener)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the JSON file (default bench/results/classroom.json)")
     args = parser.parse_args(argv)
     if args.pid is not None and args.url is None:
         parser.error("--pid only goes with --url (a server started here is measured anyway)")
@@ -717,10 +719,7 @@ def main(argv: list[str] | None = None) -> int:
                        cpu_probe=args.cpu_probe, probe_changes=args.probe_changes, probe_quiet=args.probe_quiet,
                        warmup=args.warmup, warmups=args.warmups,
                        max_seconds=args.max_seconds, timeout=args.timeout, seed=args.seed, url=args.url, pid=args.pid)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result))
+    write_result("classroom", result, args.out)
     return 1 if failed(result) else 0
 
 

@@ -1,6 +1,6 @@
 """Just enough of Streamlit's browser side to be a real session without a browser.
 
-A load test with Chromium pages (bench/load.py) spends most of the machine on the browsers; this
+A load test with Chromium pages spends most of the machine on the browsers; this
 module speaks the frontend's own protocol instead, so one Python process can be a whole class:
 
 - the XSRF cookie comes from GET `/_stcore/health` and `/_stcore/host-config`, as the page fetches
