@@ -97,7 +97,8 @@ def test_soak_memory_levels_off():
 def test_eight_sessions_at_once_see_the_right_numbers(tmp_path):
     """Eight tabs at once, each changing its own network back to back (Streamlit's own protocol,
     no browsers: the server gets what browsers send, and every MACs figure it sends is checked)."""
-    classroom = bench_module("classroom")
+    import classroom  # bench/ is on pytest's pythonpath
+
     result = classroom.classroom(8, 4, max_seconds=240, timeout=120, server_log=tmp_path / "server.log")
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
