@@ -6,26 +6,26 @@ PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: run test test-fast lint bench setup system clean
+.PHONY: run class test test-fast lint bench setup system clean
 
-# Several app processes behind a small sticky proxy (explorer/serve.py; README, "Serving a larger
-# class"): one process uses about one core. PROCESSES=1 runs a single plain Streamlit server.
-PROCESSES ?= 2
-
+# One Streamlit process: enough for one laptop or a small group.
 run: system $(VENV)/.installed
-ifeq ($(PROCESSES),1)
 	$(VENV)/bin/streamlit run explorer/app.py
-else
-	$(PY) explorer/serve.py --processes $(PROCESSES)
-endif
+
+# A bigger class (docs/serving.md): PROCESSES app processes (about one per CPU core) behind
+# HAProxy on 127.0.0.1:PORT, in the foreground; Ctrl-C stops them all.
+PROCESSES ?= 2
+PORT ?= 8501
+class: system $(VENV)/.installed
+	$(PY) deploy/balancer.py --processes $(PROCESSES) --port $(PORT)
 
 test: setup
-	$(PY) -m ruff check shufflenet explorer tests bench
+	$(PY) -m ruff check shufflenet explorer tests bench deploy
 	$(PY) -m pytest
 
 # The quick lane while working: no test marked slow (over ~5 s) or browser; `make test` runs all.
 test-fast: setup
-	$(PY) -m ruff check shufflenet explorer tests bench
+	$(PY) -m ruff check shufflenet explorer tests bench deploy
 	$(PY) -m pytest -m "not slow and not browser" -q
 
 bench: setup
@@ -34,14 +34,16 @@ bench: setup
 	$(PY) bench/ui_latency.py
 
 lint: setup
-	$(PY) -m ruff check shufflenet explorer tests bench
+	$(PY) -m ruff check shufflenet explorer tests bench deploy
 
 setup: system $(VENV)/.installed-dev
 
-# System packages: the `dot` binary (SVG export), Chromium (browser tests), Fashion-MNIST.
+# System packages: the `dot` binary (SVG export), Chromium (browser tests), Fashion-MNIST,
+# HAProxy (`make class`).
 system:
 	@missing=""; \
 	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -d /usr/share/datasets/fashion-mnist ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -n "$$missing" ]; then \
@@ -49,7 +51,7 @@ system:
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "note: not root, so not installing$$missing (SVG export / browser tests / offline data will be skipped)"; \
+	    echo "note: not root, so not installing$$missing (SVG export / browser tests / offline data / make class will be skipped)"; \
 	  fi; \
 	fi
 

@@ -2,18 +2,21 @@
 
     python bench/classroom.py [--sessions 30] [--changes 10] [--pause 0] [--all-views] [--cpu-probe]
                               [--probe-changes 3] [--probe-quiet 2] [--max-seconds 900] [--timeout 120]
-                              [--seed 0] [--no-warmup]
+                              [--seed 0] [--warmups 1] [--no-warmup]
                               [--url http://127.0.0.1:PORT [--pid PID]] [--out FILE]
 
-A class of Chromium pages (bench/load.py) would take the CPUs from the server it measures, so
+A class of Chromium pages would take the CPUs from the server it measures, so
 this speaks the frontend's protocol itself (bench/st_protocol.py): XSRF cookie, websocket, protobuf
 `BackMsg.rerun_script` with every mounted widget's state, `ForwardMsg`s until `script_finished`.
 The server gets the same requests as from browsers whose users change sidebar controls; what it
 does not get: file uploads, button clicks, and the timed reruns of fragments (`run_every`).
 
 Starts `streamlit run explorer/app.py` on a free loopback port (unless --url names a running one,
-which must be on loopback too). One warm-up session first opens every view once, as the teacher
-would before the class, so that imports and first-time caches do not land on the students; with
+which must be on loopback too; a load balancer there is fine: each session keeps the cookies it is
+given, the balancer's sticky cookie with them, as a browser tab does). One warm-up session (or
+--warmups of them at once, one per app process behind a balancer) first opens every view once, as
+the teacher would before the class, so that imports and first-time caches do not land on the
+students; with
 --cpu-probe a second single session then measures the server's CPU time of each rerun alone.
 Then --sessions students open a shared link at the same moment (the Overview, with a random
 network: g, units, bottleneck, width and task) and make --changes changes each in the sidebar:
@@ -30,15 +33,16 @@ network; `keras_checks_seen` counts them); the title must name the chosen view, 
 must hold the chosen configuration, and no exception may be shown. Also counted: disconnects,
 timeouts, runs that did not finish. The server's RSS and CPU time (utime + stime, /proc/<pid>) are
 read before and after the class, summed over the server and the processes below it (so that
-explorer/serve.py's pid covers its app processes; give it with --pid). The CPU probe waits
---probe-quiet seconds before each change, so that the model build a change starts in the
-background has ended before the next rerun is measured.
+the pid of `make class`'s launcher, deploy/balancer.py, covers HAProxy and every app process;
+give it with --pid). The CPU probe waits --probe-quiet seconds before each change, so that the
+model build a change starts in the background has ended before the next rerun is measured.
 
-Prints one JSON object (also written to --out): p50/p95/max seconds per change overall and per
-view, errors, exceptions, wrong numbers, disconnects, the server's RSS and CPU per rerun, and the
-run's settings. Exit status 0 when nothing went wrong, 1 otherwise, 2 for bad arguments. Makes no
-new change after --max-seconds (a run under way finishes), and every wait has a timeout (--timeout
-per run).
+Prints one JSON object (also written to --out, default bench/results/classroom.json): p50/p95/max
+seconds per change overall and per view, errors, exceptions, wrong numbers, disconnects, the
+server's RSS and CPU per rerun, the sticky cookies the sessions were given, and the run's
+settings. Exit status 0 when nothing went wrong, 1 otherwise, 2 for bad arguments. Makes no new
+change after --max-seconds (a run under way finishes), and every wait has a timeout (--timeout per
+run).
 """
 
 from __future__ import annotations
@@ -47,7 +51,6 @@ import argparse
 import asyncio
 import dataclasses
 import ipaddress
-import json
 import math
 import os
 import platform
@@ -67,7 +70,8 @@ for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from st_protocol import FINISHED, Page, ProtocolError, Session  # noqa: E402
+from report import write_result  # noqa: E402
+from st_protocol import FINISHED, XSRF_COOKIE, Page, ProtocolError, Session  # noqa: E402
 
 from explorer.sidebar import (  # noqa: E402
     TASK_BY_LABEL,
@@ -282,7 +286,7 @@ def _stat(pid: int) -> list[str] | None:
 
 
 def process_tree(pid: int | None) -> list[int]:
-    """`pid` and every process below it (a server started behind explorer/serve.py is its app
+    """`pid` and every process below it (below deploy/balancer.py: HAProxy and the app
     processes; a single server's children are its training and `dot` processes)."""
     if pid is None or _stat(pid) is None:
         return []
@@ -366,6 +370,8 @@ class Tally:
     disconnects: int = 0
     nbytes: int = 0
     refs: int = 0
+    #: "name=value" of every cookie but Streamlit's XSRF one, per session (a balancer's sticky cookie).
+    cookies: list[str] = field(default_factory=list)
     stopped_by_time: bool = False
     errors: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
@@ -401,6 +407,7 @@ class Student:
         step = 0
         try:
             await session.open(min(self.timeout, max(1.0, self.deadline - time.monotonic())))
+            t.cookies += [f"{k}={v}" for k, v in session.cookies.items() if k != XSRF_COOKIE]
             await self._visit(session, 0, self.link)
             for step in range(1, changes + 1):
                 if self.pause > 0:
@@ -503,7 +510,7 @@ def _probe_report(t: Tally) -> dict:
 
 async def _class(url: str, pid: int | None, *, sessions: int, changes: int, pause: float, views: tuple[str, ...],
                  cpu_probe: bool, probe_changes: int, warmup: bool, timeout: float, seed: int,
-                 deadline: float, probe_quiet: float = 0.0) -> dict:
+                 deadline: float, probe_quiet: float = 0.0, warmups: int = 1) -> dict:
     everything = Tally()
     report: dict = {}
 
@@ -514,14 +521,17 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
             everything.errors.append(f"{name} did not end within --max-seconds plus --timeout")
             return None
 
-    if warmup:
-        warm = Student("warm-up", url, random.Random(f"{seed}:warm-up"), tour_plan(views), timeout=timeout,
-                       deadline=deadline)
-        t = await bounded(warm.run(len(views) - 1), "the warm-up")
-        if t:
+    if warmup and warmups:
+        warm = [Student(f"warm-up{i or ''}", url, random.Random(f"{seed}:warm-up{i or ''}"), tour_plan(views),
+                        timeout=timeout, deadline=deadline) for i in range(warmups)]
+        done = await bounded(asyncio.gather(*(w.run(len(views) - 1) for w in warm)), "the warm-up")
+        if done:
+            t = Tally()
+            for one in done:
+                t.add(one)
             everything.add(t)
-            report["warmup"] = {"reruns": t.reruns, "seconds": round(sum(s for _, s in t.latencies)
-                                                                     + sum(t.first_loads), 2)}
+            report["warmup"] = {"sessions": warmups, "reruns": t.reruns, "cookies": sorted(t.cookies),
+                                "seconds": round(sum(s for _, s in t.latencies) + sum(t.first_loads), 2)}
     if cpu_probe:
         plan = probe_plan(views, probe_changes)
         probe = Student("cpu-probe", url, random.Random(f"{seed}:probe"), plan, timeout=timeout, deadline=deadline,
@@ -566,6 +576,7 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
         "wrong_numbers": len(everything.wrong_numbers),
         "wrong_state": len(everything.wrong_state),
         "disconnects": everything.disconnects,
+        "sticky_cookies": {c: klass.cookies.count(c) for c in sorted(set(klass.cookies))},
         "numbers_checked": everything.numbers_checked,
         "keras_checks_seen": everything.keras_checked,
         "samples": {name: getattr(everything, name)[:SAMPLES]
@@ -588,7 +599,7 @@ async def _class(url: str, pid: int | None, *, sessions: int, changes: int, paus
 
 def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_views: bool = False,
               cpu_probe: bool = False, probe_changes: int = 3, probe_quiet: float = 2.0, warmup: bool = True,
-              max_seconds: float = 900,
+              warmups: int = 1, max_seconds: float = 900,
               timeout: float = 120, seed: int = 0, url: str | None = None, pid: int | None = None,
               server_log: Path | None = None) -> dict:
     """Run the class against `url`, or against a server started (and stopped) here."""
@@ -603,7 +614,7 @@ def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_
     result["run"] = {
         "sessions": sessions, "changes": changes, "pause_s": pause, "views": list(views), "all_views": all_views,
         "cpu_probe": cpu_probe, "probe_changes": probe_changes if cpu_probe else None,
-        "probe_quiet_s": probe_quiet if cpu_probe else None, "warmup": warmup,
+        "probe_quiet_s": probe_quiet if cpu_probe else None, "warmup": warmup, "warmups": warmups if warmup else 0,
         "max_seconds": max_seconds, "timeout_s": timeout, "seed": seed, "url": url, "server_started": url is None,
         "streamlit": streamlit.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -626,7 +637,7 @@ def classroom(sessions: int = 30, changes: int = 10, *, pause: float = 0.0, all_
         result.update(asyncio.run(_class(
             url, pid, sessions=sessions, changes=changes, pause=pause, views=views, cpu_probe=cpu_probe,
             probe_changes=probe_changes, warmup=warmup, timeout=timeout, seed=seed, deadline=deadline,
-            probe_quiet=probe_quiet)))
+            probe_quiet=probe_quiet, warmups=warmups)))
         result["server"]["rss_mb"] = {"start": rss_start, **result["server"]["rss_mb"]}
         if proc is not None and proc.poll() is not None:
             result["errors"] += 1
@@ -680,6 +691,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-quiet", type=_number(float, 0), default=2.0,
                         help="seconds the CPU probe waits before each change, so that the background model "
                              "build a change starts has ended before the next rerun is measured")
+    parser.add_argument("--warmups", type=_number(int, 1), default=1,
+                        help="warm-up sessions at once (behind a balancer: one per app process)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the warm-up session (the students then pay the server's first-time costs)")
     parser.add_argument("--max-seconds", type=_number(float, 0, inclusive=False), default=900,
@@ -692,7 +705,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a running app on loopback, e.g. http://127.0.0.1:8501 (default: start one)")
     parser.add_argument("--pid", type=_number(int, 1), default=None,
                         help="the --url server's process id, for RSS and CPU (default: the port's listener)")
-    parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the JSON file (default bench/results/classroom.json)")
     args = parser.parse_args(argv)
     if args.pid is not None and args.url is None:
         parser.error("--pid only goes with --url (a server started here is measured anyway)")
@@ -703,12 +717,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = classroom(args.sessions, args.changes, pause=args.pause, all_views=args.all_views,
                        cpu_probe=args.cpu_probe, probe_changes=args.probe_changes, probe_quiet=args.probe_quiet,
-                       warmup=args.warmup,
+                       warmup=args.warmup, warmups=args.warmups,
                        max_seconds=args.max_seconds, timeout=args.timeout, seed=args.seed, url=args.url, pid=args.pid)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result))
+    write_result("classroom", result, args.out)
     return 1 if failed(result) else 0
 
 

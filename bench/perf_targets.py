@@ -10,18 +10,17 @@ view, in Chromium) is measured by bench/ui_latency.py.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import keras
 import tensorflow as tf
+from report import write_result
 
 from shufflenet import ShuffleNetConfig, analysis, benchmark, build_model, diagrams
 from shufflenet import complexity as cx
@@ -149,10 +148,7 @@ def main(argv=None) -> int:
                        "load_average": os.getloadavg()},
            "repeats": n, "targets": results, "timings": timings,
            "all_met": all(r["met"] for r in results if not r.get("note"))}
-    path = Path(__file__).parent / "results" / "perf_targets.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    write_result("perf_targets", out)
     return 0
 
 

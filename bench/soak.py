@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import os
 import random
 import re
@@ -128,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", type=int, default=100)
     parser.add_argument("--warm", type=int, default=20, help="configurations before growth is measured")
     parser.add_argument("--max-seconds", type=float, default=1800)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "soak.json")
+    parser.add_argument("--out", type=Path, default=None, help="the JSON file (default bench/results/soak.json)")
     args = parser.parse_args(argv)
+    from report import write_result
+
     result = soak(args.configs, args.max_seconds, args.warm,
                   on_step=lambda i, mb, s: print(f"{i:4d} {mb:8.1f} MB {s:6.1f} s", file=sys.stderr, flush=True))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result))
+    write_result("soak", result, args.out)
     return 0
 
 

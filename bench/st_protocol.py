@@ -1,6 +1,6 @@
 """Just enough of Streamlit's browser side to be a real session without a browser.
 
-A load test with Chromium pages (bench/load.py) spends most of the machine on the browsers; this
+A load test with Chromium pages spends most of the machine on the browsers; this
 module speaks the frontend's own protocol instead, so one Python process can be a whole class:
 
 - the XSRF cookie comes from GET `/_stcore/health` and `/_stcore/host-config`, as the page fetches
@@ -329,20 +329,34 @@ class Page:
 
 # --- the connection ---------------------------------------------------------------------------
 
-def xsrf_token(base_url: str, timeout: float) -> str:
-    """The XSRF cookie value, fetched as the page does before it opens the websocket."""
-    token = None
+def fetch_cookies(base_url: str, timeout: float, cookies: dict[str, str] | None = None) -> dict[str, str]:
+    """The cookies a page holds before it opens the websocket: GET `/_stcore/health` and
+    `/_stcore/host-config`, as the frontend does, each sending what the earlier ones set. So a
+    load balancer's sticky cookie (set on the first answer) takes the second request, and later
+    the websocket, to the same app process, as a browser's cookie jar would."""
+    jar = dict(cookies or {})
     for path in ("/_stcore/health", "/_stcore/host-config"):
-        with urllib.request.urlopen(base_url + path, timeout=timeout) as response:
+        request = urllib.request.Request(base_url + path)
+        if jar:
+            request.add_header("Cookie", cookie_header(jar))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
             for header in response.headers.get_all("Set-Cookie") or []:
                 cookie = SimpleCookie()
                 cookie.load(header)
-                if XSRF_COOKIE in cookie:
-                    token = cookie[XSRF_COOKIE].value
-    if not token:
+                jar.update({name: morsel.value for name, morsel in cookie.items()})
+    if not jar.get(XSRF_COOKIE):
         raise ProtocolError(f"{base_url} set no {XSRF_COOKIE} cookie (is server.enableXsrfProtection off?)")
-    return token
+    return jar
+
+
+def cookie_header(cookies: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+def xsrf_token(base_url: str, timeout: float) -> str:
+    """The XSRF cookie value, fetched as the page does before it opens the websocket."""
+    return fetch_cookies(base_url, timeout)[XSRF_COOKIE]
 
 
 @dataclass
@@ -357,15 +371,19 @@ class RunResult:
 class Session:
     """One browser tab's session over the websocket (asyncio)."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, cookies: dict[str, str] | None = None):
         self.base_url = base_url.rstrip("/")
         self.page = Page()
         self.ws = None
+        #: The tab's cookie jar: the XSRF cookie and, behind a load balancer, its sticky cookie.
+        self.cookies: dict[str, str] = dict(cookies or {})
 
     async def open(self, timeout: float) -> None:
         from websockets.asyncio.client import connect
 
-        token = await asyncio.wait_for(asyncio.to_thread(xsrf_token, self.base_url, timeout), timeout)
+        self.cookies = await asyncio.wait_for(
+            asyncio.to_thread(fetch_cookies, self.base_url, timeout, self.cookies), timeout)
+        token = self.cookies[XSRF_COOKIE]
         parts = urlsplit(self.base_url)
         ws_url = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}{parts.path}{STREAM_PATH}"
         # No client pings: a browser sends none, and a busy server answering a ping late must not
@@ -373,7 +391,7 @@ class Session:
         self.ws = await connect(
             ws_url, subprotocols=["streamlit", token], open_timeout=timeout, close_timeout=5,
             ping_interval=None, max_size=MAX_MESSAGE_BYTES,
-            additional_headers={"Cookie": f"{XSRF_COOKIE}={token}", "Origin": f"{parts.scheme}://{parts.netloc}"},
+            additional_headers={"Cookie": cookie_header(self.cookies), "Origin": f"{parts.scheme}://{parts.netloc}"},
         )
 
     async def rerun(self, timeout: float, query_string: str | None = None) -> RunResult:

@@ -1,12 +1,19 @@
 """The app's own latency, measured in Debian's Chromium through Playwright.
 
     python bench/ui_latency.py [--changes 10] [--views overview complexity]
+                               [--every-view [VIEW ...]] [--view-changes 6]
 
 - startup: from `streamlit run` (process start) to the first full render of the default view
-  (Overview) in a browser opened as soon as the server answers (target <= 12 s);
+  (Overview: six metrics, both tables drawn, the closing text) in a browser opened as soon as the
+  server answers (target <= 12 s);
 - change: from a control change (the key press on a slider, the click on a select option) to every
   element of the open view updated, as the median over --changes changes, for configurations
-  the server has not seen before (cold, target <= 1.0 s) and for ones it has (warm, <= 0.3 s).
+  the server has not seen before (cold, target <= 1.0 s) and for ones it has (warm, <= 0.3 s);
+- with --every-view: each view named (all of them when none is named) is opened, then g is
+  switched back and forth between two values --view-changes times (the first change shows a
+  network this view has not shown yet, the others one it has); per view the median and max over
+  the changes and over the warm ones (target <= 1.0 s for every view but Predictions and Latency,
+  which run the model on the page).
 
 "Every element updated": a MutationObserver on the main area records the time of its last DOM
 change (no polling, which would itself load the page), and a hook on the canvas API the time of
@@ -25,7 +32,6 @@ Prints one JSON object; also writes bench/results/ui_latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -38,10 +44,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+from report import write_result  # noqa: E402
 
+from explorer.sidebar import VIEWS  # noqa: E402
 from tests.browser_support import VIEWPORT, chromium, settle, start_server, stop_server, wait_healthy  # noqa: E402
 
-TARGETS = {"startup_s": 12.0, "cold_change_s": 1.0, "warm_change_s": 0.3}
+TARGETS = {"startup_s": 12.0, "cold_change_s": 1.0, "warm_change_s": 0.3, "view_change_s": 1.0}
+#: Views whose changes run the model on the page (not held to the view-change target).
+MODEL_VIEWS = ("Predictions", "Latency")
+FULL_OVERVIEW_JS = (
+    "() => document.querySelectorAll('[data-testid=stMetricValue]').length === 6 && "
+    "[...document.querySelectorAll('[data-testid=stDataFrame]')].filter("
+    "d => d.querySelector('[data-testid^=glide-cell]')).length === 2 && "
+    "document.body.innerText.includes('Counting.')")
 QUIET_MS = 1000
 
 WATCH_JS = """
@@ -259,44 +274,72 @@ def view_series(page, view: str, name: str, n: int) -> dict:
             "warm_select": summary(warm_select, TARGETS["warm_change_s"])}
 
 
+def startup(page, log: Path):
+    """Start the server and open the Overview in `page` as soon as it answers:
+    (process, url, the startup figures)."""
+    t_start = time.time()
+    proc, url = start_server(log)
+    try:
+        wait_healthy(proc, url)
+        t_healthy = time.time()
+        page.goto(url)
+        page.wait_for_selector("[data-testid=stMetricValue]")
+        page.evaluate(WATCH_JS)
+        page.evaluate("() => { window.__watch.t0 = 0; window.__watch.runStart = 0; }")
+        page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+        page.wait_for_function(FULL_OVERVIEW_JS, timeout=60_000, polling=50)
+        page.evaluate("() => { const w = window.__watch; if (w.runEnd === null) w.runEnd = performance.now(); }")
+        page.wait_for_function(DONE_JS, timeout=60_000, polling=50)
+    except BaseException:
+        stop_server(proc)
+        raise
+    w = page.evaluate("() => window.__watch.finish()")
+    rendered = (w["origin"] + max(w["last"], w["runEnd"])) / 1000
+    return proc, url, {"total_s": round(rendered - t_start, 3), "server_answers_s": round(t_healthy - t_start, 3),
+                       "page_to_render_s": round(rendered - t_healthy, 3), "limit_s": TARGETS["startup_s"],
+                       "met": rendered - t_start <= TARGETS["startup_s"]}
+
+
+def every_view_series(page, view: str, changes: int, values=(8, 3)) -> dict:
+    """g back and forth between `values` in one view, `changes` times."""
+    choose_view(page, view)
+    select_groups_now(page, values[1])
+    rows = []
+    for i in range(changes):
+        g = values[i % 2]
+        try:
+            r = measure_change(page, choose_groups(page, g))
+        except ChangeTimeout as exc:
+            rows.append({"change": f"g -> {g}", "error": str(exc)})
+            settle(page)
+            continue
+        rows.append({"change": f"g -> {g}", **r})
+        print(f"  {view}: g -> {g}: {r['total_s']:.3f} s (script {r['script_run_s']:.3f} s)", file=sys.stderr,
+              flush=True)
+    timed = [r["total_s"] for r in rows if "error" not in r]
+    warm = [r["total_s"] for r in rows[1:] if "error" not in r]
+    limit = None if view in MODEL_VIEWS else TARGETS["view_change_s"]
+    return {"median_s": _median(timed), "max_s": max(timed, default=None), "warm_median_s": _median(warm),
+            "limit_s": limit, "met": None if limit is None else bool(timed) and _median(timed) <= limit,
+            "not_timed": len(rows) - len(timed), "changes": rows}
+
+
 def run(args) -> dict:
     log = ROOT / "bench" / "results" / "ui_latency_server.log"
     results: dict = {}
     with chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(120_000 if args.every_view is not None else 60_000)
         page.add_init_script(CANVAS_JS)
-        t_start = time.time()
-        proc, url = start_server(log)
+        proc, _, results["startup"] = startup(page, log)
         try:
-            wait_healthy(proc, url)
-            t_healthy = time.time()
-            page.goto(url)
-            page.wait_for_selector("[data-testid=stMetricValue]")
-            page.evaluate(WATCH_JS)
-            page.evaluate("() => { window.__watch.t0 = 0; window.__watch.runStart = 0; }")
-            page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
-            # The Overview in full: six metrics, both tables drawn, the closing text.
-            page.wait_for_function(
-                "() => document.querySelectorAll('[data-testid=stMetricValue]').length === 6 && "
-                "[...document.querySelectorAll('[data-testid=stDataFrame]')].filter("
-                "d => d.querySelector('[data-testid^=glide-cell]')).length === 2 && "
-                "document.body.innerText.includes('Counting.')", timeout=60_000, polling=50)
-            page.evaluate("() => { const w = window.__watch; if (w.runEnd === null) w.runEnd = performance.now(); }")
-            page.wait_for_function(DONE_JS, timeout=60_000, polling=50)
-            w = page.evaluate("() => window.__watch.finish()")
-            rendered = (w["origin"] + max(w["last"], w["runEnd"])) / 1000
-            results["startup"] = {"total_s": round(rendered - t_start, 3),
-                                  "server_answers_s": round(t_healthy - t_start, 3),
-                                  "page_to_render_s": round(rendered - t_healthy, 3),
-                                  "limit_s": TARGETS["startup_s"],
-                                  "met": rendered - t_start <= TARGETS["startup_s"]}
             print(f"startup: {results['startup']}", file=sys.stderr, flush=True)
-
-            n = args.changes
             for view in args.views:
                 name = {"overview": "Overview", "complexity": "Complexity"}[view]
-                results[view] = view_series(page, view, name, n)
+                results[view] = view_series(page, view, name, args.changes)
+            if args.every_view is not None:
+                results["every_view"] = {view: every_view_series(page, view, args.view_changes)
+                                         for view in args.every_view or VIEWS}
         finally:
             stop_server(proc)
     return results
@@ -305,17 +348,20 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--changes", type=int, default=10, help="changes per series (default 10)")
-    p.add_argument("--views", nargs="+", choices=("overview", "complexity"), default=["overview", "complexity"])
+    p.add_argument("--views", nargs="*", choices=("overview", "complexity"), default=["overview", "complexity"],
+                   help="views for the cold/warm slider and select series (none: only the startup)")
+    p.add_argument("--every-view", nargs="*", choices=list(VIEWS), default=None, metavar="VIEW",
+                   help=f"also switch g back and forth in these views (none named: all of {', '.join(VIEWS)})")
+    p.add_argument("--view-changes", type=int, default=6, help="changes of g per view for --every-view")
     args = p.parse_args(argv)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     results = run(args)
     out = {"benchmark": "ui_latency",
            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                       "load_average_at_start": load_at_start,
                        "load_average": [round(x, 2) for x in os.getloadavg()]},
            "targets": TARGETS, "quiet_ms": QUIET_MS, **results}
-    path = ROOT / "bench" / "results" / "ui_latency.json"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    write_result("ui_latency", out)
     return 0
 
 

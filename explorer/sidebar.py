@@ -71,7 +71,7 @@ def render() -> Selection:
     ss = st.session_state
     # Every widget's default is its current value (`value=`/`index=` from the state), never the
     # widget's own first option or minimum: a browser that re-creates a widget from its element
-    # (seen on a busy server: 8 sessions at once, bench/load.py) takes the default, and sessions
+    # (seen on a busy server: 8 sessions at once) takes the default, and sessions
     # drifted to g = 1, or to 32 px and 2 classes, without anyone touching those controls.
     with st.sidebar:
         st.header("ShuffleNet v1")

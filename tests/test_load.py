@@ -1,7 +1,7 @@
 """Many users and long sessions: the shared model cache stays within its bounds, a
 long session's memory levels off, and sessions working at the same time on one server each see
-the right numbers. The soak and the load here are short versions of bench/soak.py and
-bench/load.py (run those for the full figures); both stop by themselves."""
+the right numbers. The soak and the class here are short versions of bench/soak.py and
+bench/classroom.py (run those for the full figures); both stop by themselves."""
 
 from __future__ import annotations
 
@@ -94,14 +94,14 @@ def test_soak_memory_levels_off():
 
 
 @pytest.mark.slow
-@pytest.mark.browser
-@pytest.mark.usefixtures("requires_chromium")
-def test_eight_browser_sessions_at_once_see_the_right_numbers(tmp_path):
-    load = bench_module("load")
-    result = load.load(sessions=8, changes=4, max_seconds=180, server_log=tmp_path / "server.log")
+def test_eight_sessions_at_once_see_the_right_numbers(tmp_path):
+    """Eight tabs at once, each changing its own network back to back (Streamlit's own protocol,
+    no browsers: the server gets what browsers send, and every MACs figure it sends is checked)."""
+    import classroom  # bench/ is on pytest's pythonpath
+
+    result = classroom.classroom(8, 4, max_seconds=240, timeout=120, server_log=tmp_path / "server.log")
     artifacts = ROOT / "tests" / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     (artifacts / "load.json").write_text(json.dumps(result, indent=1) + "\n")  # kept by CI for a failure
-    assert result["exceptions"] == [], result["exceptions"]
-    assert result["wrong_numbers"] == [], result["wrong_numbers"]
-    assert sum(result["changes_done"]) >= 24, result  # bounded by time on a slow machine
+    assert not classroom.failed(result), result["samples"]
+    assert result["changes_done"] >= 24 and result["numbers_checked"] > 0, result  # bounded by time
