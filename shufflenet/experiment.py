@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .config import ShuffleNetConfig
+from .config import ALLOWED_GROUPS, ShuffleNetConfig
+from .settings import quiet_tensorflow_env, temporary_environ
 
 RESULTS_NAME = "results.json"
 RESULT_NAME = "result.json"
@@ -227,47 +228,41 @@ def run_grid(grid: str, seeds: int, out: Path | str, *, workers: int = 2, thread
     started = time.perf_counter()
     ctx = mp.get_context("spawn")
     progress = ctx.Queue()
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
-    old_env = {k: os.environ.get(k) for k in env}
     active: dict[str, tuple] = {}  # name -> (process, run)
-    try:
-        os.environ.update(env)  # the spawned processes read them when they import TensorFlow
-        while todo or active:
-            while todo and len(active) < workers:
-                run = todo.pop(0)
-                (out / f".{run.name}.error").unlink(missing_ok=True)
-                p = ctx.Process(target=_child, args=(run, str(out), recipe, threads, data_dir, progress),
-                                name=f"run-{run.name}", daemon=True)
-                p.start()
-                active[run.name] = (p, run)
-            time.sleep(0.5)
-            while not progress.empty():
-                name, epoch, epochs, acc, secs = progress.get_nowait()
-                emit("epoch", {"name": name, "epoch": epoch, "epochs": epochs, "accuracy": acc, "seconds": secs})
-            for name, (p, _run) in list(active.items()):
-                if p.is_alive():
-                    continue
-                del active[name]
-                result = read_run(out / name)
-                if p.exitcode != 0 or result is None:
-                    error_file = out / f".{name}.error"
-                    why = error_file.read_text() if error_file.exists() else f"exit code {p.exitcode}"
-                    emit("failed", {"name": name, "error": why})
-                    continue
-                done[name] = result
-                write_results(out, done, recipe, grid)
-                emit("finished", {"name": name, "result": result, "done": sum(r.name in done for r in runs),
-                                  "total": len(runs)})
-    finally:
-        for p, _ in active.values():
-            p.terminate()
-        for p, _ in active.values():
-            p.join(timeout=10)
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # the spawned processes read these when they import TensorFlow
+    with temporary_environ(quiet_tensorflow_env(onednn=True)):
+        try:
+            while todo or active:
+                while todo and len(active) < workers:
+                    run = todo.pop(0)
+                    (out / f".{run.name}.error").unlink(missing_ok=True)
+                    p = ctx.Process(target=_child, args=(run, str(out), recipe, threads, data_dir, progress),
+                                    name=f"run-{run.name}", daemon=True)
+                    p.start()
+                    active[run.name] = (p, run)
+                time.sleep(0.5)
+                while not progress.empty():
+                    name, epoch, epochs, acc, secs = progress.get_nowait()
+                    emit("epoch", {"name": name, "epoch": epoch, "epochs": epochs, "accuracy": acc, "seconds": secs})
+                for name, (p, _run) in list(active.items()):
+                    if p.is_alive():
+                        continue
+                    del active[name]
+                    result = read_run(out / name)
+                    if p.exitcode != 0 or result is None:
+                        error_file = out / f".{name}.error"
+                        why = error_file.read_text() if error_file.exists() else f"exit code {p.exitcode}"
+                        emit("failed", {"name": name, "error": why})
+                        continue
+                    done[name] = result
+                    write_results(out, done, recipe, grid)
+                    emit("finished", {"name": name, "result": result, "done": sum(r.name in done for r in runs),
+                                      "total": len(runs)})
+        finally:
+            for p, _ in active.values():
+                p.terminate()
+            for p, _ in active.values():
+                p.join(timeout=10)
     summary = write_results(out, done, recipe, grid)
     emit("done", {"seconds": time.perf_counter() - started, "runs": len(done)})
     return summary
@@ -327,8 +322,9 @@ def validate_results(data: Any, source: str = "results file") -> dict:
         where = f"{source}, run {i + 1}"
         if not isinstance(run, dict):
             raise ExperimentError(f"{where} must be an object.")
-        if run.get("groups") not in (1, 2, 3, 4, 8):
-            raise ExperimentError(f"{where}: `groups` must be one of 1, 2, 3, 4, 8. Received: {run.get('groups')!r}.")
+        if run.get("groups") not in ALLOWED_GROUPS:
+            raise ExperimentError(f"{where}: `groups` must be one of {', '.join(map(str, ALLOWED_GROUPS))}. "
+                                  f"Received: {run.get('groups')!r}.")
         _number(run.get("scale"), "scale", where, 0.25, 3.0)
         if not isinstance(run.get("shuffle"), bool):
             raise ExperimentError(f"{where}: `shuffle` must be true or false. Received: {run.get('shuffle')!r}.")

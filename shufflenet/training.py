@@ -7,7 +7,6 @@ cooperative stop). A checkpoint is a folder with `model.weights.h5` and `manifes
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -18,8 +17,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import data
-from .checkpoints import MANIFEST_NAME, WEIGHTS_NAME, manifest_header, read_checkpoint
+from .checkpoints import WEIGHTS_NAME, manifest_header, read_checkpoint, save_checkpoint
 from .config import ShuffleNetConfig
+from .settings import ENGINES
 from .tensorboard_log import LOG_DIR_NAME, EpochLog
 
 TASK = "fashion-mnist"
@@ -172,7 +172,6 @@ def _batches(images: np.ndarray, labels: np.ndarray, config: ShuffleNetConfig, b
 #: How `train` runs its epochs: "fast" (the training graph in a compiled loop over uint8 data in
 #: memory) or "keras-fit" (the model itself through `model.fit`, the earlier path, kept for
 #: comparison in bench/train_speed.py and for inputs too large to keep in memory).
-ENGINES = ("fast", "keras-fit")
 #: Augmentation of the fast engine: a random horizontal flip and a random shift of up to this
 #: many pixels each way (zeros shifted in), per image.
 SHIFT_PIXELS = 2
@@ -561,15 +560,6 @@ def build_manifest(config: ShuffleNetConfig, *, dataset: data.FashionMNIST, epoc
         "test_images": test_images,
         "weights": WEIGHTS_NAME,
     }
-
-
-def save_checkpoint(model, manifest: dict, out_dir: Path | str) -> Path:
-    """Write `model.weights.h5` and `manifest.json` into `out_dir` (created if needed)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out / WEIGHTS_NAME)
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
 
 
 def evaluate(path: Path | str, limit: int | None = None, *, data_dir: Path | str | None = None) -> dict:
