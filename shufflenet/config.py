@@ -208,6 +208,10 @@ class ShuffleNetConfig:
         for name, spec in SPECS.items():  # in field order: `stem_channels` is checked against `groups`
             checked[name] = spec.check(getattr(self, name), checked)
             object.__setattr__(self, name, checked[name])
+        if self.stem_channels is not None and self.stem_channels >= self.stage_widths[0]:
+            # stage 2's first unit concatenates its pooled input with a branch of the rest
+            raise ValueError(f"`stem_channels` must be less than stage 2's width ({self.stage_widths[0]} at "
+                             f"g={self.groups}, {self.scale:g}x). Received: stem_channels={self.stem_channels}")
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -179,7 +179,8 @@ def test_every_field_declares_what_it_may_hold_and_is_checked_by_it():
                                                                            "shuffle_layout"]
     stem = SPECS["stem_channels"]
     top = stem.high - stem.high % ShuffleNetConfig().groups  # the largest multiple of the paper's g
-    assert ShuffleNetConfig(stem_channels=float(top)).stem_channels == top
+    wide = ShuffleNetConfig(scale=3.0)  # stage 2 wider than the top of the range
+    assert wide.replace(stem_channels=float(top)).stem_channels == top
     with pytest.raises(ValueError, match=rf"`stem_channels` must be from {stem.low} to {stem.high}\. "
                                          r"Received: stem_channels=1000"):
         ShuffleNetConfig(stem_channels=1000)
@@ -189,3 +190,9 @@ def test_every_field_declares_what_it_may_hold_and_is_checked_by_it():
     with pytest.raises(ValueError, match=r"`shuffle_layout` must be one of paper, transposed\. "
                                          r"Received: shuffle_layout=1 \(type int\)"):
         ShuffleNetConfig(shuffle_layout=1)
+
+
+def test_a_stem_as_wide_as_stage_2_is_refused_with_the_width():
+    with pytest.raises(ValueError, match=r"`stem_channels` must be less than stage 2's width \(36 at g=1, 0.25x\)"):
+        ShuffleNetConfig(groups=1, scale=0.25, stem_channels=48)
+    assert ShuffleNetConfig(groups=1, scale=0.25, stem_channels=24).stem_width == 24
