@@ -143,3 +143,10 @@ def conv_bn_act(s: LayerWriter, name: str, src: str, shape: Shape, filters: int,
     x, shape = conv1x1(s, name, src, shape, filters)
     x = s.bn(f"{name}_bn", x, shape)
     return (act(s, f"{name}_{op}", x, shape, op) if op else x), shape
+
+
+def mobilenet_stem(layers: list, image: Shape, filters: int) -> tuple[str, Shape]:
+    """Both MobileNets' stem: a 3x3 convolution of stride 2, batch norm, ReLU6."""
+    s = LayerWriter("stem", None, layers)
+    x, shape = conv3x3(s, "conv", "image", image, filters, stride=2)
+    return act(s, "relu6", s.bn("bn", x, shape), shape, "relu6"), shape

@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..plan import LayerSpec, LayerWriter, write_classifier
-from .base import FamilyConfig, Shape, act, conv3x3, conv_bn_act, dwconv3x3
+from .base import FamilyConfig, Shape, act, conv_bn_act, dwconv3x3, mobilenet_stem
 
 #: Paper Table 1, grouped by resolution: (output channels at alpha 1, units); each group's first
 #: unit has stride 2, except stage 1's (the stem already halved the input).
@@ -53,10 +53,7 @@ class MobileNetV1Config(FamilyConfig):
 
     def layer_plan(self) -> tuple[LayerSpec, ...]:
         layers: list[LayerSpec] = []
-        s = LayerWriter("stem", None, layers)
-        x, shape = conv3x3(s, "conv", "image", (self.input_size, self.input_size, self.channels),
-                           self.width(STEM_WIDTH), stride=2)
-        x = act(s, "relu6", s.bn("bn", x, shape), shape, "relu6")
+        x, shape = mobilenet_stem(layers, (self.input_size, self.input_size, self.channels), self.width(STEM_WIDTH))
         for stage, (channels, units) in enumerate(STAGES, start=1):
             for unit in range(1, units + 1):
                 stride = 2 if unit == 1 and stage > 1 else 1

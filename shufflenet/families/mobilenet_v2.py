@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..plan import LayerSpec, LayerWriter, write_classifier
-from .base import FamilyConfig, Shape, act, conv3x3, conv_bn_act, dwconv3x3
+from .base import FamilyConfig, Shape, act, conv_bn_act, dwconv3x3, mobilenet_stem
 
 #: Paper Table 2, one stage per row: (expansion t, output channels c, repeats n, stride s).
 BOTTLENECKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
@@ -62,10 +62,7 @@ class MobileNetV2Config(FamilyConfig):
 
     def layer_plan(self) -> tuple[LayerSpec, ...]:
         layers: list[LayerSpec] = []
-        s = LayerWriter("stem", None, layers)
-        x, shape = conv3x3(s, "conv", "image", (self.input_size, self.input_size, self.channels),
-                           self.width(STEM_WIDTH), stride=2)
-        x = act(s, "relu6", s.bn("bn", x, shape), shape, "relu6")
+        x, shape = mobilenet_stem(layers, (self.input_size, self.input_size, self.channels), self.width(STEM_WIDTH))
         for stage, (t, c, n, first_stride) in enumerate(BOTTLENECKS, start=1):
             for unit in range(1, n + 1):
                 x, shape = _unit(LayerWriter(f"stage{stage}", unit, layers), x, shape, t, self.width(c),
